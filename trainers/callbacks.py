@@ -1,0 +1,86 @@
+"""Trainer callbacks: metrics.jsonl writer and a graceful SIGTERM stop (checkpoint, then exit)."""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import time
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+# Keys the trainer logs that are not per-step metrics.
+_SKIP = {"total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
+
+
+def truncate_metrics(path: Path, last_step: int) -> int:
+    """Drop records logged after `last_step` (they will be logged again on resume); returns rows kept."""
+    if not path.exists():
+        return 0
+    kept = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a half-written last line from a killed process
+        if row.get("step", 0) <= last_step:
+            kept.append(line)
+    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    return len(kept)
+
+
+class MetricsWriter(TrainerCallback):
+    """Appends one JSON object per log event to metrics.jsonl, flushed, with tokens_per_second."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._last_time = None
+        self._last_tokens = None
+
+    def _tokens(self, state, logs) -> float | None:
+        seen = getattr(state, "num_input_tokens_seen", 0) or 0
+        return float(seen) if seen else logs.get("num_tokens")
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if self._last_time is None:  # first step of this process (state is loaded by now on resume)
+            self._last_time = time.perf_counter()
+            self._last_tokens = float(getattr(state, "num_input_tokens_seen", 0) or 0)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not logs or not state.is_world_process_zero:
+            return
+        row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+        for key, value in logs.items():
+            if key in _SKIP or not isinstance(value, (int, float)):
+                continue
+            row[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+        now = time.perf_counter()
+        tokens = self._tokens(state, logs)
+        is_train_step = "loss" in logs
+        if is_train_step and tokens is not None:
+            if self._last_time is not None and now > self._last_time:
+                row["tokens_per_second"] = round((tokens - self._last_tokens) / (now - self._last_time), 2)
+            row["tokens_seen"] = tokens
+            self._last_tokens, self._last_time = tokens, now
+        row["time"] = round(time.time(), 3)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+
+
+class GracefulStop(TrainerCallback):
+    """On SIGTERM, save a checkpoint at the end of the current step and stop training."""
+
+    def __init__(self):
+        self.requested = False
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_save = True
+            control.should_training_stop = True
+        return control

@@ -1,0 +1,70 @@
+"""User-facing errors: one sentence that says what to change, never a traceback."""
+
+from __future__ import annotations
+
+
+class StudioError(Exception):
+    """An error whose message is meant for the user as is."""
+
+
+class ConfigError(StudioError):
+    """The run config is wrong; the message names the key and what to change."""
+
+
+class DataError(StudioError):
+    """The dataset cannot be used as configured."""
+
+
+class ModelError(StudioError):
+    """The model (or adapter) cannot be loaded as configured."""
+
+
+def _hub_error_message(exc: BaseException) -> str | None:
+    try:
+        from huggingface_hub import errors as hub_errors
+    except ImportError:  # pragma: no cover - huggingface_hub is a hard dependency
+        return None
+    name = type(exc).__name__
+    if isinstance(exc, hub_errors.GatedRepoError):
+        return (
+            "This model or dataset is gated: accept its licence on its Hub page with your account, "
+            "then sign in or set HF_TOKEN to a token of that account."
+        )
+    if isinstance(exc, hub_errors.RepositoryNotFoundError):
+        return (
+            "The Hub repository was not found or is private: check the id for typos, "
+            "or set HF_TOKEN to a token that can read it."
+        )
+    if isinstance(exc, hub_errors.RevisionNotFoundError):
+        return "That revision (branch, tag or commit) does not exist in the repository: check model.revision."
+    if isinstance(exc, hub_errors.LocalEntryNotFoundError) or name in {"ConnectError", "ConnectTimeout"}:
+        return "The Hugging Face Hub could not be reached: check the network, or use a local path or cached model."
+    if isinstance(exc, hub_errors.HfHubHTTPError):
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status == 401:
+            return "The Hugging Face token was rejected: sign in again or set HF_TOKEN to a valid token."
+        if status == 403:
+            return "Your Hugging Face token lacks permission for this repository: use a token with read access."
+    return None
+
+
+def user_message(exc: BaseException) -> str:
+    """Turn any exception into one clear sentence for the user."""
+    if isinstance(exc, StudioError):
+        return str(exc)
+    hub = _hub_error_message(exc)
+    if hub:
+        return hub
+    text = str(exc)
+    lowered = text.lower()
+    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in lowered:
+        return (
+            "The GPU ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
+            "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."
+        )
+    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
+        return "The disk is full: delete old runs or checkpoints, or lower training.save_total_limit."
+    if isinstance(exc, KeyboardInterrupt):
+        return "The run was interrupted."
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return f"Training failed ({type(exc).__name__}: {first[:300]}); the full traceback is in train.log."

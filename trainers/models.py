@@ -1,0 +1,157 @@
+"""Load the base model and tokenizer (optionally quantised), build the PEFT config, apply init_from."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from trainers.config import ModelSection, PeftSection
+from trainers.errors import ConfigError, ModelError
+
+DEMO_MODEL_ID = "demo-tiny"
+
+
+def studio_home() -> Path:
+    return Path(os.environ.get("STUDIO_HOME", "studio_home")).expanduser()
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """The demo model id builds the offline demo model on first use; everything else passes through."""
+    if name_or_path == DEMO_MODEL_ID:
+        from trainers import demo_model
+
+        return str(demo_model.ensure(studio_home() / "models" / DEMO_MODEL_ID))
+    return name_or_path
+
+
+def hardware() -> dict:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return {
+        "device": "cuda" if cuda else "cpu",
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "gpu_count": torch.cuda.device_count() if cuda else 0,
+        "bf16": bool(cuda and torch.cuda.is_bf16_supported()),
+    }
+
+
+def _dtype(section: ModelSection, hw: dict):
+    import torch
+
+    if section.dtype != "auto":
+        return getattr(torch, section.dtype)
+    return torch.bfloat16 if hw["bf16"] else torch.float32
+
+
+def quantization_config(section: ModelSection, hw: dict):
+    if section.quantization == "none":
+        return None
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise ConfigError(
+            f"model.quantization: {section.quantization} needs bitsandbytes, which is not installed here: "
+            "install it or set model.quantization: none."
+        )
+    from transformers import BitsAndBytesConfig
+
+    if section.quantization == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=_dtype(section, hw),
+    )
+
+
+def _missing_local(path: str) -> bool:
+    looks_local = path.startswith((".", "/", "~")) or path.count("/") > 1  # Hub ids are owner/name
+    return looks_local and not Path(path).expanduser().exists()
+
+
+def load_tokenizer(section: ModelSection, path: str):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        path, revision=section.revision, trust_remote_code=section.trust_remote_code
+    )
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_model(section: ModelSection, hw: dict):
+    """Returns (model, tokenizer, resolved local-or-hub path)."""
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model_path(section.name_or_path)
+    if _missing_local(path):
+        raise ModelError(f"Model folder {path!r} does not exist: check model.name_or_path.")
+    quant = quantization_config(section, hw)
+    kwargs = {"revision": section.revision, "dtype": _dtype(section, hw), "trust_remote_code": section.trust_remote_code}
+    if section.attn_implementation:
+        kwargs["attn_implementation"] = section.attn_implementation
+    if quant is not None:
+        kwargs["quantization_config"] = quant
+        kwargs["device_map"] = {"": 0} if hw["device"] == "cuda" else "cpu"
+    try:
+        tokenizer = load_tokenizer(section, path)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        if Path(path).expanduser().exists():
+            raise ModelError(f"{path!r} is not a loadable causal LM folder: {str(exc).splitlines()[0]}") from exc
+        raise
+    return model, tokenizer, path
+
+
+def peft_config(section: PeftSection):
+    if section.type == "none":
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=section.r,
+        lora_alpha=section.lora_alpha,
+        lora_dropout=section.lora_dropout,
+        target_modules=section.target_modules,
+        modules_to_save=section.modules_to_save,
+        use_dora=section.type == "dora",
+        task_type="CAUSAL_LM",
+    )
+
+
+def adapter_dir(init_from: str) -> str:
+    """A run folder means its adapter/; anything else is an adapter folder or Hub adapter id."""
+    path = Path(init_from).expanduser()
+    if (path / "adapter" / "adapter_config.json").exists():
+        return str(path / "adapter")
+    if (path / "adapter_config.json").exists():
+        return str(path)
+    if path.exists() or init_from.startswith((".", "/", "~")):
+        raise ConfigError(
+            f"init_from {init_from!r} holds no adapter (adapter_config.json): point it at a finished run folder "
+            "or an adapter folder."
+        )
+    return init_from  # a Hub adapter id
+
+
+def apply_init_from(model, init_from: str, full_finetune: bool):
+    """Load the adapter to start from: trainable for further LoRA training, merged for full fine-tuning."""
+    from peft import PeftModel
+
+    source = adapter_dir(init_from)
+    model = PeftModel.from_pretrained(model, source, is_trainable=not full_finetune)
+    if full_finetune:
+        model = model.merge_and_unload()
+    return model, source
+
+
+def parameter_counts(model) -> dict:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_percent": round(100.0 * trainable / total, 4) if total else 0.0,
+    }

@@ -1,0 +1,281 @@
+"""One training run: resolve the config, write the run folder, train (or resume), save, summarise.
+
+Run folder contract (see ARCHITECTURE.md): config.yaml, metrics.jsonl, train.log, summary.json,
+adapter/, checkpoints/.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import resource
+import sys
+import time
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+from trainers import config as config_mod
+from trainers.errors import ConfigError, user_message
+
+log = logging.getLogger("trainers")
+SECRET_KEYS = ("hub_token", "token", "hf_token")
+
+
+def default_run_dir(config_path: Path) -> Path:
+    """A run's own config.yaml re-runs in place (resuming); any other config gets a new folder."""
+    if config_path.name == "config.yaml" and (config_path.parent / "summary.json").exists():
+        return config_path.parent
+    from trainers.models import studio_home
+
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return studio_home() / "runs" / f"{config_path.stem}-{stamp}"
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+    os.replace(tmp, path)  # atomic: readers never see half a summary
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def setup_logging(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    console = logging.StreamHandler(sys.stdout)
+    console.setFormatter(logging.Formatter("%(message)s"))
+    for name in ("trainers", "data"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        logger.addHandler(handler)
+        logger.addHandler(console)
+        logger.propagate = False
+    import datasets
+    import transformers
+
+    transformers.utils.logging.add_handler(handler)
+    if not sys.stdout.isatty():
+        datasets.disable_progress_bars()
+    return handler
+
+
+def _absolute_paths(cfg) -> None:
+    """Local paths become absolute so config.yaml re-runs from anywhere."""
+    for section, key in (("data", "source"), ("data", "eval_source"), ("model", "name_or_path")):
+        obj = getattr(cfg, section)
+        value = getattr(obj, key)
+        if value and Path(value).expanduser().exists():
+            setattr(obj, key, str(Path(value).expanduser().resolve()))
+    if cfg.init_from and Path(cfg.init_from).expanduser().exists():
+        cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
+
+
+def run_dependency(config_path: Path) -> Path:
+    """init_from may name a recipe: train it once (in its own process) and reuse its run folder."""
+    import hashlib
+    import subprocess
+
+    from trainers.models import studio_home
+
+    if not config_path.is_file():
+        raise ConfigError(f"init_from names {str(config_path)!r}, which does not exist.")
+    digest = hashlib.sha256(config_path.read_bytes()).hexdigest()[:10]
+    dep_dir = studio_home() / "runs" / f"{config_path.stem}-{digest}"
+    if read_json(dep_dir / "summary.json").get("status") == "succeeded":
+        log.info("init_from: reusing finished run %s", dep_dir)
+        return dep_dir
+    log.info("init_from: training %s first, into %s", config_path, dep_dir)
+    cmd = [sys.executable, "-m", "trainers", "train", str(config_path), "--output-dir", str(dep_dir)]
+    if subprocess.run(cmd, check=False).returncode != 0:
+        error = read_json(dep_dir / "summary.json").get("error", "see its train.log")
+        raise ConfigError(f"The init_from run {config_path.name} failed ({error}); fix it, then re-run.")
+    return dep_dir
+
+
+def runtime_training_args(cfg, hw: dict, run_dir: Path, has_eval: bool) -> dict:
+    """TRL args for this machine: the config's `training` plus hardware-dependent defaults."""
+    args = dict(cfg.training)
+    if hw["device"] == "cpu":
+        args.setdefault("use_cpu", True)
+        args.setdefault("gradient_checkpointing", False)
+    args.setdefault("bf16", hw["bf16"])
+    if cfg.model.quantization != "none" and hw["device"] == "cpu":
+        args["bf16"] = False
+    args.setdefault("disable_tqdm", not sys.stderr.isatty())
+    args.setdefault("include_num_input_tokens_seen", "non_padding")
+    args.setdefault("per_device_eval_batch_size", args.get("per_device_train_batch_size", 8))
+    if not has_eval:
+        args["eval_strategy"] = "no"
+    args["output_dir"] = str(run_dir / "checkpoints")
+    return args
+
+
+def _peak_memory(hw: dict) -> dict:
+    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    if hw["device"] == "cuda":
+        import torch
+
+        out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def _last_logged(metrics_path: Path) -> dict:
+    last: dict = {}
+    if metrics_path.exists():
+        for line in metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            for key, value in row.items():
+                if key not in ("step", "epoch", "time"):
+                    last[key] = value
+    return last
+
+
+def _check_same_run(run_dir: Path, resolved: dict) -> None:
+    existing = run_dir / "config.yaml"
+    if not existing.exists() or not (run_dir / "checkpoints").exists():
+        return
+    import yaml
+
+    try:
+        previous = yaml.safe_load(existing.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return
+    if previous != resolved:
+        raise ConfigError(
+            f"{run_dir} already holds a different run (its config.yaml differs): "
+            "choose another --output-dir, or re-run that folder's own config.yaml to resume it."
+        )
+
+
+def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
+    """Train; returns the summary. Raises on failure (the caller turns it into one user line)."""
+    from trainers import models
+    from trainers.callbacks import GracefulStop, MetricsWriter, truncate_metrics
+
+    started = time.time()
+    cfg = config_mod.load(config_path, overrides)
+    for key in SECRET_KEYS:
+        if key in cfg.training:
+            raise ConfigError(f"Remove training.{key}: tokens never go in a config; set the HF_TOKEN environment variable.")
+    if cfg.init_from and cfg.init_from.endswith((".yaml", ".yml")):
+        cfg.init_from = str(run_dependency(Path(cfg.init_from).expanduser()))
+    _absolute_paths(cfg)
+    resolved = cfg.to_dict()
+    _check_same_run(run_dir, resolved)
+    header = f"# Resolved run config, re-runnable as is:\n#   python -m trainers train {run_dir / 'config.yaml'}\n"
+    config_mod.dump(cfg, run_dir / "config.yaml", header)
+
+    hw = models.hardware()
+    summary_path = run_dir / "summary.json"
+    summary = {
+        "status": "running",
+        "method": cfg.method,
+        "model": cfg.model.name_or_path,
+        "pid": os.getpid(),
+        "started_at": datetime.now(timezone.utc).isoformat(),
+        "hardware": hw,
+    }
+    write_json(summary_path, summary)
+    log.info("Run folder: %s", run_dir)
+    log.info("Hardware: %s", hw)
+
+    from data.splits import load_for_run
+
+    train_ds, eval_ds, fmt, data_info = load_for_run(cfg.data, cfg.method)
+    log.info("Data: %s", data_info)
+    model, tokenizer, model_path = models.load_model(cfg.model, hw)
+    peft_cfg = models.peft_config(cfg.peft)
+    init_source = None
+    if cfg.init_from:
+        model, init_source = models.apply_init_from(model, cfg.init_from, full_finetune=cfg.peft.type == "none")
+        peft_cfg = None  # the starting adapter's own config is trained further
+        log.info("Starting from adapter %s", init_source)
+
+    args = runtime_training_args(cfg, hw, run_dir, eval_ds is not None)
+    metrics_path = run_dir / "metrics.jsonl"
+    stopper = GracefulStop()
+    callbacks = [MetricsWriter(metrics_path), stopper]
+    from transformers.trainer_utils import get_last_checkpoint
+
+    ckpt_dir = Path(args["output_dir"])
+    last_ckpt = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    if last_ckpt:
+        step = read_json(Path(last_ckpt) / "trainer_state.json").get("global_step", 0)
+        truncate_metrics(metrics_path, step)
+        log.info("Resuming from %s (step %s)", last_ckpt, step)
+    elif metrics_path.exists():
+        metrics_path.unlink()
+
+    builder = __import__(f"trainers.{cfg.method}", fromlist=["build"])
+    trainer, plan = builder.build(model, tokenizer, args, train_ds, eval_ds, fmt, peft_cfg, callbacks)
+    counts = models.parameter_counts(trainer.model)
+    log.info("Loss mask: %s; parameters: %s", plan["loss_mask"], counts)
+    summary.update({"data": data_info, **plan, **counts, "init_from": init_source, "model_path": model_path})
+    write_json(summary_path, summary)
+
+    eval_before = None
+    if eval_ds is not None and not last_ckpt:
+        eval_before = trainer.evaluate()
+    result = trainer.train(resume_from_checkpoint=last_ckpt)
+    if stopper.requested:
+        summary.update(status="cancelled", global_step=trainer.state.global_step)
+        summary.update(wall_time_s=round(time.time() - started, 2), **_peak_memory(hw))
+        write_json(summary_path, summary)
+        log.info("Stopped on request after step %s; checkpoint saved.", trainer.state.global_step)
+        return summary
+    eval_after = trainer.evaluate() if eval_ds is not None else None
+
+    adapter_dir = run_dir / "adapter"
+    if hasattr(trainer.model, "peft_config"):
+        trainer.model.save_pretrained(adapter_dir, selected_adapters=["default"])
+    else:
+        trainer.save_model(str(adapter_dir))
+    tokenizer.save_pretrained(adapter_dir)
+
+    final = {"train_loss": result.training_loss, **_last_logged(metrics_path)}
+    if eval_before:
+        final["eval_loss_before"] = eval_before.get("eval_loss")
+    if eval_after:
+        final.update(eval_after)
+    summary.update(
+        status="succeeded",
+        finished_at=datetime.now(timezone.utc).isoformat(),
+        global_step=trainer.state.global_step,
+        final_metrics=final,
+        tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
+        wall_time_s=round(time.time() - started, 2),
+        **_peak_memory(hw),
+    )
+    write_json(summary_path, summary)
+    log.info("Done: %s", {k: summary[k] for k in ("global_step", "wall_time_s", "tokens_seen")})
+    return summary
+
+
+def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
+    run_dir = Path(output_dir) if output_dir else default_run_dir(Path(config_path))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handler = setup_logging(run_dir)
+    try:
+        execute(config_path, run_dir, overrides)
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes one clear line
+        message = user_message(exc)
+        handler.stream.write(traceback.format_exc())
+        handler.flush()
+        summary_path = run_dir / "summary.json"
+        summary = read_json(summary_path)
+        if summary.get("status") != "succeeded":
+            summary.update(status="failed", error=message, exit_reason=type(exc).__name__)
+            write_json(summary_path, summary)
+        print(f"error: {message}", file=sys.stderr)
+        return 130 if isinstance(exc, KeyboardInterrupt) else 2
