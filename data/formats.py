@@ -40,8 +40,10 @@ def detect(columns: list[str], method: str) -> str:
             f"DPO needs preference pairs ({_describe(PREFERENCE_FORMATS)}) but this dataset only has "
             f"instruction data (columns {', '.join(columns)}): use method: sft, or a preference dataset."
         )
-    example = "data.columns: {prompt: question, completion: answer}" if method == "sft" else (
-        "data.columns: {prompt: question, chosen: good, rejected: bad}"
+    example = (
+        "data.columns: {prompt: question, completion: answer}"
+        if method == "sft"
+        else ("data.columns: {prompt: question, chosen: good, rejected: bad}")
     )
     raise DataError(
         f"The dataset's columns ({', '.join(columns) or 'none'}) match no {method.upper()} format "

@@ -28,13 +28,14 @@ def load(source: str, split: str = "train", subset: str | None = None, revision:
             except ValueError as exc:
                 raise DataError(f"No split {split!r} in {source!r}: {exc}") from exc
         if builder is None:
-            raise DataError(
-                f"Unsupported file type {path.suffix!r}: use .json, .jsonl, .csv, .parquet or .txt."
-            )
+            raise DataError(f"Unsupported file type {path.suffix!r}: use .json, .jsonl, .csv, .parquet or .txt.")
+        if path.stat().st_size == 0:
+            raise DataError(f"The data file {path.name} is empty: point data.source at a file with rows.")
         try:
             return datasets.load_dataset(builder, data_files=str(path), split="train")
         except Exception as exc:  # datasets raises many types for unreadable files
-            raise DataError(f"Could not read {path.name} as {builder}: {str(exc).splitlines()[0]}") from exc
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise DataError(f"Could not read {path.name} as {builder}: {reason}") from exc
     try:
         return datasets.load_dataset(source, name=subset, split=split, revision=revision)
     except ValueError as exc:

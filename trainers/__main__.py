@@ -12,8 +12,12 @@ the commands so `--help` is instant.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
+
+# Harmless import-time noise (STACK_NOTES): bitsandbytes' optional CPU kernel download.
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -23,7 +27,11 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("config", help="RunConfig YAML (e.g. templates/recipes/demo-sft.yaml)")
     train.add_argument("--output-dir", help="run folder (default: STUDIO_HOME/runs/<name>-<time>)")
     train.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY.PATH=VALUE",
         help="override a config value, e.g. --set training.max_steps=20 (repeatable)",
     )
     demo = sub.add_parser("demo-model", help="build the tiny offline demo model and tokenizer")

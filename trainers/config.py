@@ -32,7 +32,10 @@ class ModelSection:
     )
     dtype: str = field(
         default="auto",
-        metadata={"help": "Weights dtype; auto = bf16 where supported, else fp32.", "choices": ["auto", "bfloat16", "float16", "float32"]},
+        metadata={
+            "help": "Weights dtype; auto = bf16 where supported, else fp32.",
+            "choices": ["auto", "bfloat16", "float16", "float32"],
+        },
     )
     attn_implementation: str | None = field(default=None, metadata={"help": "e.g. sdpa, eager, flash_attention_2."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run model code from the Hub repo."})
@@ -76,8 +79,12 @@ class RunConfig:
     data: DataSection
     method: str = field(default="sft", metadata={"help": "Training method.", "choices": list(METHODS)})
     peft: PeftSection = field(default_factory=PeftSection)
-    init_from: str | None = field(default=None, metadata={"help": "Run folder or adapter (path or Hub id) to start from."})
-    training: dict[str, Any] = field(default_factory=dict, metadata={"help": "Passed unchanged to SFTConfig/DPOConfig."})
+    init_from: str | None = field(
+        default=None, metadata={"help": "Run folder or adapter (path or Hub id) to start from."}
+    )
+    training: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "Passed unchanged to SFTConfig/DPOConfig."}
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -134,6 +141,18 @@ def _type_ok(value: Any, annotation: Any) -> bool:
     return True
 
 
+def _coerce(value: Any, annotation: Any) -> Any:
+    """YAML 1.1 reads 5e-4 (no dot) as text: accept it where a number is expected."""
+    numeric = _type_ok(1.0, annotation) or _type_ok(1, annotation)
+    if isinstance(value, str) and numeric and not _type_ok("x", annotation):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return int(number) if number.is_integer() and _type_ok(1, annotation) else number
+    return value
+
+
 def _type_name(annotation: Any) -> str:
     text = str(annotation).replace("typing.", "")
     return {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}.get(text, text)
@@ -143,17 +162,20 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"'{name}' must be a mapping of keys, e.g. {name}: {{...}}; got {raw!r}.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key, value in raw.items():
+    raw = dict(raw)
+    for key, value in list(raw.items()):
         if key not in fields:
             raise ConfigError(f"Unknown key '{name}.{key}' in the config.{_suggest(key, fields)}")
         f = fields[key]
+        value = raw[key] = _coerce(value, f.type)
         if not _type_ok(value, f.type):
             raise ConfigError(f"'{name}.{key}' must be {_type_name(f.type)}, got {value!r}.")
         choices = f.metadata.get("choices")
         if choices and value not in choices:
             raise ConfigError(f"'{name}.{key}' must be one of {', '.join(map(str, choices))}; got {value!r}.")
     missing = [
-        k for k, f in fields.items()
+        k
+        for k, f in fields.items()
         if k not in raw and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     ]
     if missing:
@@ -218,13 +240,14 @@ def validate_training(method: str, training: dict[str, Any]) -> None:
     """Check `training` keys and value types against TRL's own config dataclass."""
     cls = trl_config_class(method)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    for key, value in training.items():
+    for key, value in list(training.items()):
         if key not in fields:
             hint = f" It is now '{RENAMED[key]}'." if key in RENAMED else _suggest(key, fields)
             raise ConfigError(f"'training.{key}' is not a {cls.__name__} option.{hint}")
         if key == "output_dir":
             raise ConfigError("Set the run folder with --output-dir, not training.output_dir.")
         f = fields[key]
+        value = training[key] = _coerce(value, f.type)
         if value is not None and not _type_ok(value, f.type) and not isinstance(value, str):
             raise ConfigError(f"'training.{key}' must be {_type_name(f.type)}, got {value!r}.")
         if isinstance(value, str) and f.type in ("float", "int", float, int):

@@ -89,7 +89,11 @@ def load_model(section: ModelSection, hw: dict):
     if _missing_local(path):
         raise ModelError(f"Model folder {path!r} does not exist: check model.name_or_path.")
     quant = quantization_config(section, hw)
-    kwargs = {"revision": section.revision, "dtype": _dtype(section, hw), "trust_remote_code": section.trust_remote_code}
+    kwargs = {
+        "revision": section.revision,
+        "dtype": _dtype(section, hw),
+        "trust_remote_code": section.trust_remote_code,
+    }
     if section.attn_implementation:
         kwargs["attn_implementation"] = section.attn_implementation
     if quant is not None:

@@ -13,7 +13,7 @@ import resource
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from trainers import config as config_mod
@@ -50,12 +50,12 @@ def setup_logging(run_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console = logging.StreamHandler(sys.stdout)
+    console.setLevel(logging.WARNING if os.environ.get("STUDIO_QUIET") else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
     for name in ("trainers", "data"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
-        logger.addHandler(console)
+        logger.handlers = [handler, console]  # one run per process; tests call main() repeatedly
         logger.propagate = False
     import datasets
     import transformers
@@ -166,7 +166,9 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     cfg = config_mod.load(config_path, overrides)
     for key in SECRET_KEYS:
         if key in cfg.training:
-            raise ConfigError(f"Remove training.{key}: tokens never go in a config; set the HF_TOKEN environment variable.")
+            raise ConfigError(
+                f"Remove training.{key}: tokens never go in a config; set the HF_TOKEN environment variable."
+            )
     if cfg.init_from and cfg.init_from.endswith((".yaml", ".yml")):
         cfg.init_from = str(run_dependency(Path(cfg.init_from).expanduser()))
     _absolute_paths(cfg)
@@ -182,7 +184,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
         "method": cfg.method,
         "model": cfg.model.name_or_path,
         "pid": os.getpid(),
-        "started_at": datetime.now(timezone.utc).isoformat(),
+        "started_at": datetime.now(UTC).isoformat(),
         "hardware": hw,
     }
     write_json(summary_path, summary)
@@ -249,7 +251,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
         final.update(eval_after)
     summary.update(
         status="succeeded",
-        finished_at=datetime.now(timezone.utc).isoformat(),
+        finished_at=datetime.now(UTC).isoformat(),
         global_step=trainer.state.global_step,
         final_metrics=final,
         tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
@@ -270,7 +272,7 @@ def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure becomes one clear line
         message = user_message(exc)
-        handler.stream.write(traceback.format_exc())
+        handler.stream.write(traceback.format_exc() + f"error: {message}\n")
         handler.flush()
         summary_path = run_dir / "summary.json"
         summary = read_json(summary_path)
@@ -279,3 +281,8 @@ def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
             write_json(summary_path, summary)
         print(f"error: {message}", file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 2
+    finally:
+        import transformers
+
+        transformers.utils.logging.remove_handler(handler)
+        handler.close()

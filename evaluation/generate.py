@@ -1,0 +1,31 @@
+"""Greedy generations from a base model plus an optional adapter, for held-out prompts."""
+
+from __future__ import annotations
+
+
+def load(model_path: str, adapter: str | None = None):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(adapter or model_path)
+    model = AutoModelForCausalLM.from_pretrained(model_path)
+    if adapter:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, adapter)
+    return model.eval(), tokenizer
+
+
+def reply(model, tokenizer, messages: list[dict], max_new_tokens: int = 32) -> str:
+    """The assistant's greedy reply to a conversation (which must end with a user turn)."""
+    import torch
+
+    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    with torch.no_grad():
+        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+
+def first_prompt(messages: list[dict]) -> list[dict]:
+    """Everything before the first assistant turn."""
+    first = next(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    return messages[:first]

@@ -1,0 +1,50 @@
+"""Shared fixtures: an isolated STUDIO_HOME, the offline demo model, and in-process CLI runs."""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "templates" / "recipes"
+os.environ["STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-test-")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+os.environ.setdefault("STUDIO_QUIET", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def train(config, out_dir, *overrides):
+    """Run `python -m trainers train` in-process; returns the exit code."""
+    from trainers.__main__ import main
+
+    args = ["train", str(config)] + (["--output-dir", str(out_dir)] if out_dir else [])
+    for item in overrides:
+        args += ["--set", item]
+    return main(args)
+
+
+def read_metrics(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+
+
+def read_summary(run_dir):
+    return json.loads((Path(run_dir) / "summary.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def demo_model_dir():
+    from trainers.models import resolve_model_path
+
+    return Path(resolve_model_path("demo-tiny"))
+
+
+@pytest.fixture(scope="session")
+def sft_then_dpo(tmp_path_factory, demo_model_dir):
+    """The shipped demo-sft-then-dpo recipe, run once: (sft_run_dir, dpo_run_dir)."""
+    dpo_dir = tmp_path_factory.mktemp("runs") / "sft-then-dpo"
+    assert train(RECIPES / "demo-sft-then-dpo.yaml", dpo_dir) == 0
+    sft_dir = Path(read_summary(dpo_dir)["init_from"]).parent
+    return sft_dir, dpo_dir
