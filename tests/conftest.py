@@ -10,6 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 RECIPES = ROOT / "templates" / "recipes"
 os.environ["STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-test-")
+os.environ["HF_HUB_CACHE"] = os.path.join(os.environ["STUDIO_HOME"], "hub-cache")  # before any HF import
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("STUDIO_QUIET", "1")
@@ -48,3 +49,19 @@ def sft_then_dpo(tmp_path_factory, demo_model_dir):
     assert train(RECIPES / "demo-sft-then-dpo.yaml", dpo_dir) == 0
     sft_dir = Path(read_summary(dpo_dir)["init_from"]).parent
     return sft_dir, dpo_dir
+
+
+def fake_hub_model(model_dir, repo_id):
+    """Place a model folder in the HF cache as if downloaded from the Hub (models--org--name layout)."""
+    import shutil
+
+    from huggingface_hub import constants
+
+    sha = "0" * 40
+    repo = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / sha
+    if not snapshot.exists():
+        shutil.copytree(model_dir, snapshot)
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / "main").write_text(sha)
+    return repo_id

@@ -52,15 +52,23 @@ def user_message(exc: BaseException) -> str:
     """Turn any exception into one clear sentence for the user."""
     if isinstance(exc, StudioError):
         return str(exc)
-    hub = _hub_error_message(exc)
-    if hub:
-        return hub
+    cause: BaseException | None = exc
+    while cause is not None:  # transformers/datasets wrap Hub errors in OSError
+        hub = _hub_error_message(cause)
+        if hub:
+            return hub
+        cause = cause.__cause__ or cause.__context__
     text = str(exc)
     lowered = text.lower()
     if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in lowered:
         return (
             "The GPU ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
             "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."
+        )
+    if "couldn't connect to" in lowered or "offline mode" in lowered:
+        return (
+            "The Hugging Face Hub could not be reached and the files are not cached here: check the id and "
+            "the network, or use a local path."
         )
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
         return "The disk is full: delete old runs or checkpoints, or lower training.save_total_limit."
