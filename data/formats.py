@@ -1,84 +1,216 @@
-"""Recognise TRL's standard dataset forms and check that the method and the data agree.
+"""Detect a dataset's shape and convert it into TRL's standard forms.
 
-This is the slot where auto-detection of other shapes (ShareGPT, Alpaca, ...) plugs in: `prepare`
-takes any dataset and returns one in a TRL standard form plus the name of that form.
+Every format is one `Format`: which columns it needs, how it recognises itself (with evidence a user
+can read), and a row converter.  Converted rows are TRL-standard and conversational where possible:
+SFT -> {"messages"} or {"prompt", "completion"} or {"text"}; DPO -> {"prompt", "chosen", "rejected"}
+with message lists.  A converter never raises on a bad row: it returns the reason as `__error`, so
+the doctor can report every invalid row by index.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from data import convert as cv
 from trainers.errors import DataError
 
-# name -> required columns, in order of preference
-SFT_FORMATS = {
-    "messages": ("messages",),
-    "prompt_completion": ("prompt", "completion"),
-    "text": ("text",),
-}
-PREFERENCE_FORMATS = {
-    "preference": ("prompt", "chosen", "rejected"),
-    "implicit_preference": ("chosen", "rejected"),
-}
-METHOD_FORMATS = {"sft": SFT_FORMATS, "dpo": PREFERENCE_FORMATS}
+CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "chat", "dialog")
+PROMPT_ALIASES = ("prompt", "question", "instruction", "query", "input", "problem")
+RESPONSE_ALIASES = ("completion", "response", "answer", "output", "solution")
 
 
-def _describe(formats: dict[str, tuple[str, ...]]) -> str:
-    return "; ".join(" + ".join(repr(c) for c in cols) for cols in formats.values())
+@dataclass(frozen=True)
+class Format:
+    name: str
+    kind: str  # sft | preference | unpaired
+    description: str
+    detect: Callable[[list[str], dict], str | None]  # (columns, first row) -> evidence or None
+    convert: Callable[[dict, dict], dict]  # (row, options) -> standard row (+ "__error")
 
 
-def detect(columns: list[str], method: str) -> str:
-    """Return the name of the standard format the columns form for this method, or raise DataError."""
-    for name, required in METHOD_FORMATS[method].items():
-        if all(c in columns for c in required):
-            return name
-    if method == "sft" and any(all(c in columns for c in cols) for cols in PREFERENCE_FORMATS.values()):
-        raise DataError(
-            "This is preference data (chosen/rejected): train it with method: dpo, "
-            "or map a prompt and a response column for SFT with data.columns."
-        )
-    if method == "dpo" and any(all(c in columns for c in cols) for cols in SFT_FORMATS.values()):
-        raise DataError(
-            f"DPO needs preference pairs ({_describe(PREFERENCE_FORMATS)}) but this dataset only has "
-            f"instruction data (columns {', '.join(columns)}): use method: sft, or a preference dataset."
-        )
-    example = (
-        "data.columns: {prompt: question, completion: answer}"
-        if method == "sft"
-        else ("data.columns: {prompt: question, chosen: good, rejected: bad}")
-    )
+def _list_of_dicts(value: Any) -> list | None:
+    value = cv.maybe_json(value)
+    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
+        return value
+    return None
+
+
+def _conversation_column(columns: list[str], row: dict, keys: tuple[str, str]) -> str | None:
+    for col in CONVERSATION_COLUMNS:
+        if col in columns:
+            turns = _list_of_dicts(row.get(col))
+            if turns and all(k in turns[0] for k in keys):
+                return col
+    return None
+
+
+def _first(columns: list[str], aliases: tuple[str, ...]) -> str | None:
+    return next((c for c in aliases if c in columns), None)
+
+
+# --- detectors (columns, first row) -> evidence ------------------------------------------------
+
+
+def _is_sharegpt_preference(columns, row):
+    col = _conversation_column(columns, row, ("from", "value"))
+    chosen = cv.maybe_json(row.get("chosen"))
+    if col and isinstance(chosen, dict) and "value" in chosen and "rejected" in columns:
+        return f"'{col}' holds {{from, value}} turns and 'chosen'/'rejected' are single {{from, value}} turns"
+    return None
+
+
+def _is_preference(columns, row):
+    prompt = _first(columns, PROMPT_ALIASES)
+    if prompt and "chosen" in columns and "rejected" in columns:
+        shape = "message lists" if isinstance(cv.maybe_json(row.get("chosen")), list) else "strings"
+        return f"columns '{prompt}', 'chosen', 'rejected' ({shape}): an explicit prompt with a preferred and a rejected reply"
+    return None
+
+
+def _is_implicit_preference(columns, row):
+    if "chosen" in columns and "rejected" in columns:
+        chosen = cv.maybe_json(row.get("chosen"))
+        shape = "conversations" if isinstance(chosen, list) else "transcripts"
+        return f"'chosen' and 'rejected' are whole {shape} sharing a prompt prefix (no prompt column)"
+    return None
+
+
+def _is_unpaired(columns, row):
+    if "completion" in columns and "label" in columns and isinstance(row.get("label"), bool):
+        return "'completion' with a boolean 'label': unpaired feedback (KTO-style), not preference pairs"
+    return None
+
+
+def _is_sharegpt(columns, row):
+    col = _conversation_column(columns, row, ("from", "value"))
+    return f"'{col}' holds turns with 'from'/'value' keys (ShareGPT)" if col else None
+
+
+def _is_messages(columns, row):
+    col = _conversation_column(columns, row, ("role", "content"))
+    return f"'{col}' holds turns with 'role'/'content' keys" if col else None
+
+
+def _is_alpaca(columns, row):
+    if "instruction" in columns and "output" in columns:
+        extra = [c for c in ("input", "system", "history") if c in columns]
+        return "columns 'instruction' and 'output'" + (f" (+ {', '.join(extra)})" if extra else "") + " (Alpaca)"
+    return None
+
+
+def _is_prompt_completion(columns, row):
+    if "prompt" in columns and "completion" in columns:
+        shape = "message lists" if isinstance(cv.maybe_json(row.get("prompt")), list) else "strings"
+        return f"columns 'prompt' and 'completion' ({shape})"
+    return None
+
+
+def _is_pair(columns, row):
+    prompt, response = _first(columns, PROMPT_ALIASES), _first(columns, RESPONSE_ALIASES)
+    if prompt and response and prompt != response:
+        return f"columns '{prompt}' (taken as the prompt) and '{response}' (taken as the reply)"
+    return None
+
+
+def _is_text(columns, row):
+    if "text" in columns and isinstance(row.get("text"), str):
+        return "a single 'text' column of plain strings: continued pre-training (loss on every token)"
+    return None
+
+
+FORMATS = [
+    Format(
+        "sharegpt_preference",
+        "preference",
+        "ShareGPT conversations + chosen/rejected turns",
+        _is_sharegpt_preference,
+        cv.sharegpt_preference,
+    ),
+    Format("unpaired_preference", "unpaired", "prompt + completion + boolean label (KTO)", _is_unpaired, cv.unpaired),
+    Format("preference", "preference", "prompt + chosen + rejected", _is_preference, cv.preference),
+    Format(
+        "implicit_preference",
+        "preference",
+        "chosen + rejected sharing a prompt",
+        _is_implicit_preference,
+        cv.implicit_preference,
+    ),
+    Format("sharegpt", "sft", "conversations of {from, value}", _is_sharegpt, cv.sharegpt),
+    Format("messages", "sft", "messages of {role, content}", _is_messages, cv.messages),
+    Format("alpaca", "sft", "instruction + input + output", _is_alpaca, cv.alpaca),
+    Format("prompt_completion", "sft", "prompt + completion", _is_prompt_completion, cv.prompt_completion),
+    Format("pair", "sft", "two columns such as question/answer", _is_pair, cv.pair),
+    Format("text", "sft", "plain text", _is_text, cv.text),
+]
+BY_NAME = {f.name: f for f in FORMATS}
+KINDS_FOR_METHOD = {"sft": ("sft",), "dpo": ("preference",)}
+
+
+def known_formats() -> str:
+    return "; ".join(f"{f.name} ({f.description})" for f in FORMATS)
+
+
+def detect(columns: list[str], first_row: dict, forced: str = "auto") -> tuple[Format, str]:
+    """Returns (format, evidence) or raises DataError listing columns, known formats and the mapping hint."""
+    if forced != "auto":
+        if forced not in BY_NAME:
+            raise DataError(f"data.format {forced!r} is unknown; use auto or one of {', '.join(BY_NAME)}.")
+        fmt = BY_NAME[forced]
+        return fmt, fmt.detect(columns, first_row) or f"forced by data.format: {forced}"
+    for fmt in FORMATS:
+        evidence = fmt.detect(columns, first_row)
+        if evidence:
+            return fmt, evidence
     raise DataError(
-        f"The dataset's columns ({', '.join(columns) or 'none'}) match no {method.upper()} format "
-        f"({_describe(METHOD_FORMATS[method])}): map yours with {example}."
+        f"The dataset's columns ({', '.join(columns) or 'none'}) match no known format. Known: {known_formats()}. "
+        "Map yours with data.columns, e.g. {prompt: my_question, completion: my_answer} or "
+        "{prompt: q, chosen: good, rejected: bad}."
+    )
+
+
+def check_method(fmt: Format, method: str) -> None:
+    if fmt.kind in KINDS_FOR_METHOD[method]:
+        return
+    if fmt.kind == "unpaired":
+        raise DataError(
+            "This is unpaired feedback (completion + true/false label, as KTO uses), not preference pairs: "
+            "DPO needs a chosen and a rejected reply to the same prompt, and SFT needs only good replies."
+        )
+    if method == "dpo":
+        raise DataError(
+            f"DPO needs preference pairs (prompt, chosen, rejected) but this dataset is {fmt.name} instruction "
+            "data: use method: sft, or a preference dataset."
+        )
+    raise DataError(
+        f"This is preference data ({fmt.name}): train it with method: dpo, or for SFT map the prompt and the "
+        "preferred reply with data.columns: {prompt: prompt, completion: chosen}."
     )
 
 
 def apply_column_map(dataset, columns: dict[str, str]):
-    """Rename user columns to the standard names, e.g. {prompt: question} renames question -> prompt."""
+    """Rename the user's columns to standard names ({prompt: question} renames question -> prompt)."""
     if not columns:
         return dataset
-    missing = [src for src in columns.values() if src not in dataset.column_names]
+    aliases = {"response": "completion", "answer": "completion", "output": "completion"}
+    mapping = {src: aliases.get(std, std) for std, src in columns.items()}
+    missing = [src for src in mapping if src not in dataset.column_names]
     if missing:
         raise DataError(
             f"data.columns names {', '.join(map(repr, missing))}, which the dataset does not have "
             f"(it has {', '.join(dataset.column_names)})."
         )
-    return dataset.rename_columns({src: std for std, src in columns.items() if src != std})
+    clashes = [std for src, std in mapping.items() if std in dataset.column_names and std not in mapping]
+    if clashes:
+        dataset = dataset.remove_columns(clashes)  # the mapped column replaces an existing one of that name
+    return dataset.rename_columns({src: std for src, std in mapping.items() if src != std})
 
 
-def prepare(dataset, method: str, columns: dict[str, str] | None = None, what: str = "training"):
-    """Map columns, detect the format, drop unused columns; returns (dataset, format name)."""
-    if len(dataset) == 0:
-        raise DataError(f"The {what} dataset is empty: point data.source at a file or split with rows.")
-    dataset = apply_column_map(dataset, columns or {})
-    name = detect(dataset.column_names, method)
-    keep = set(METHOD_FORMATS[method][name]) | {"tools", "chat_template_kwargs"}
-    extra = [c for c in dataset.column_names if c not in keep]
-    if extra:
-        dataset = dataset.remove_columns(extra)
-    return dataset, name
+def first_row(dataset) -> dict:
+    return dataset[0] if len(dataset) else {}
 
 
-def last_turn_as_completion(example: dict) -> dict:
-    """messages -> prompt/completion, the last assistant turn being the completion."""
-    messages = example["messages"]
-    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    return {"prompt": messages[:last], "completion": [messages[last]]}
+def describe_row(row: dict) -> str:
+    return json.dumps(row, ensure_ascii=False, default=str)[:300]

@@ -1,44 +1,172 @@
-"""Load a dataset from a local file or a Hub id, through `datasets` (nothing hand-rolled)."""
+"""Load one split of a dataset from a local file/folder or the Hub, through `datasets`.
+
+Failures become one DataError sentence that says what to change; the token, when needed, comes
+from the environment (HF_TOKEN) through huggingface_hub itself.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from trainers.errors import DataError
 
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
+_SPLITS = re.compile(r"(?:Should be one of|Available splits?:?)\s*\[?([^\]\n]*)\]?", re.IGNORECASE)
 
 
 def is_local(source: str) -> bool:
-    return Path(source).expanduser().exists() or Path(source).suffix.lower() in FILE_BUILDERS
+    path = Path(source).expanduser()
+    return path.exists() or path.suffix.lower() in FILE_BUILDERS or source.startswith((".", "/", "~"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:240] if text else type(exc).__name__
+
+
+def _chain(exc: BaseException):
+    while exc is not None:
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _broken_json(path: Path) -> str | None:
+    """Where a JSON / JSON Lines file stops parsing, for the error message."""
+    with open(path, encoding="utf-8-sig", errors="strict") as f:
+        text = f.read(64 * 2**20)
+    if text.lstrip()[:1] in ("[", "{") and path.suffix.lower() == ".json":
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            if not (text.lstrip().startswith("{") and "Extra data" in str(exc)):
+                return f"the file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        else:
+            return None
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                json.loads(line)
+            except ValueError as exc:
+                return f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"
+    return None
+
+
+def _single_list_field(path: Path) -> str | None:
+    """A .json file holding one object whose only list value is the rows: {"data": [...]} -> "data"."""
+    if path.stat().st_size > 512 * 2**20:
+        return None
+    with open(path, encoding="utf-8-sig") as f:
+        head = f.read(1).strip()
+        if head != "{":
+            return None
+        f.seek(0)
+        try:
+            obj = json.load(f)
+        except ValueError:
+            return None
+    lists = [k for k, v in obj.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+    return lists[0] if len(lists) == 1 else None
+
+
+def _file_error(path: Path, builder: str, exc: BaseException) -> DataError:
+    for cause in _chain(exc):
+        if isinstance(cause, UnicodeDecodeError):
+            return DataError(f"{path.name} is not UTF-8 text (byte {cause.start}): re-save it with UTF-8 encoding.")
+    text = " ".join(_first_line(c) for c in _chain(exc)).lower()
+    if builder == "json":
+        try:
+            broken = _broken_json(path)
+        except UnicodeDecodeError as err:
+            return DataError(f"{path.name} is not UTF-8 text (byte {err.start}): re-save it with UTF-8 encoding.")
+        if broken:
+            return DataError(f"{path.name}: {broken}; fix or delete it.")
+    if any(word in text for word in ("cast", "mixed", "changed from", "schema", "couldn't cast", "arrowinvalid")):
+        return DataError(
+            f"{path.name} has a column whose values change type between rows ({_first_line(exc)}): "
+            "make every value of a column the same type (e.g. all strings)."
+        )
+    if builder == "parquet":
+        return DataError(f"{path.name} is not a readable Parquet file ({_first_line(exc)}): re-export it.")
+    return DataError(f"Could not read {path.name} as {builder} ({_first_line(exc)}): check the file's format.")
+
+
+def load_local(path: Path, split: str, subset: str | None):
+    import datasets
+
+    if path.is_dir():
+        try:
+            return datasets.load_dataset(str(path), name=subset, split=split)
+        except ValueError as exc:
+            raise _split_error(str(path), split, exc) from exc
+        except (FileNotFoundError, datasets.exceptions.DataFilesNotFoundError) as exc:
+            raise DataError(f"The folder {path} holds no data files (json, jsonl, csv, parquet, txt).") from exc
+    builder = FILE_BUILDERS.get(path.suffix.lower())
+    if builder is None:
+        raise DataError(f"Unsupported file type {path.suffix!r}: use .json, .jsonl, .csv, .parquet or .txt.")
+    if path.stat().st_size == 0 or (builder != "parquet" and not path.read_bytes()[:4096].strip()):
+        raise DataError(f"The data file {path.name} is empty: point the source at a file with rows.")
+    if split != "train":
+        raise DataError(
+            f"A single file has one split (train), not {split!r}: put held-out rows in their own file "
+            "and name it in data.eval_source."
+        )
+    kwargs = {}
+    if builder == "json" and path.suffix.lower() == ".json":
+        field = _single_list_field(path)
+        if field:
+            kwargs["field"] = field
+    try:
+        return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    except Exception as exc:  # noqa: BLE001 - datasets/pyarrow raise many types for unreadable files
+        raise _file_error(path, builder, exc) from exc
+
+
+def _split_error(source: str, split: str, exc: BaseException) -> Exception:
+    text = str(exc)
+    if "split" not in text.lower():
+        return exc
+    found = _SPLITS.search(text)
+    names = found.group(1).replace("'", "").strip() if found else ""
+    if not names:
+        try:
+            import datasets
+
+            names = ", ".join(datasets.get_dataset_split_names(source))
+        except Exception:  # noqa: BLE001 - best effort for the message
+            names = ""
+    listing = f"; it has: {names}" if names else ""
+    return DataError(f"{source} has no split {split!r}{listing}. Set data.split (or data.eval_split) to one of them.")
+
+
+def load_hub(source: str, split: str, subset: str | None, revision: str | None):
+    import datasets
+
+    try:
+        return datasets.load_dataset(source, name=subset, split=split, revision=revision)
+    except datasets.exceptions.DatasetNotFoundError as exc:
+        for cause in _chain(exc):
+            if type(cause).__name__ == "GatedRepoError":
+                raise  # errors.user_message explains gated access
+        raise DataError(
+            f"Dataset {source!r} was not found on the Hub, or it is private: check the id, or sign in / set "
+            "HF_TOKEN to an account that can read it."
+        ) from exc
+    except ValueError as exc:
+        text = str(exc)
+        if "config" in text.lower() and ("not found" in text.lower() or "missing" in text.lower()):
+            raise DataError(f"{source}: {_first_line(exc)} Set data.subset to one of them.") from exc
+        raise _split_error(source, split, exc) from exc
 
 
 def load(source: str, split: str = "train", subset: str | None = None, revision: str | None = None):
-    """Return a `datasets.Dataset` for one split of a local file or Hub dataset."""
-    import datasets
-
+    """Return a `datasets.Dataset` for one split of a local file/folder or Hub dataset."""
+    if not source or not source.strip():
+        raise DataError("data.source is empty: give a Hub dataset id or a file path.")
     if is_local(source):
         path = Path(source).expanduser()
         if not path.exists():
             raise DataError(f"Data file {source!r} does not exist: check data.source.")
-        builder = FILE_BUILDERS.get(path.suffix.lower())
-        if path.is_dir():
-            try:
-                return datasets.load_dataset(str(path), name=subset, split=split)
-            except ValueError as exc:
-                raise DataError(f"No split {split!r} in {source!r}: {exc}") from exc
-        if builder is None:
-            raise DataError(f"Unsupported file type {path.suffix!r}: use .json, .jsonl, .csv, .parquet or .txt.")
-        if path.stat().st_size == 0:
-            raise DataError(f"The data file {path.name} is empty: point data.source at a file with rows.")
-        try:
-            return datasets.load_dataset(builder, data_files=str(path), split="train")
-        except Exception as exc:  # datasets raises many types for unreadable files
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise DataError(f"Could not read {path.name} as {builder}: {reason}") from exc
-    try:
-        return datasets.load_dataset(source, name=subset, split=split, revision=revision)
-    except ValueError as exc:
-        if "split" in str(exc).lower():
-            raise DataError(f"Dataset {source!r} has no split {split!r}: {str(exc).splitlines()[0]}") from exc
-        raise
+        return load_local(path, split, subset)
+    return load_hub(source, split, subset, revision)

@@ -1,8 +1,12 @@
-"""Build the train and held-out datasets a run uses, from the `data:` section of a RunConfig."""
+"""Build the train and held-out datasets a run uses, from the `data:` section of a RunConfig.
+
+Every run goes through the data doctor: formats are detected and converted, invalid rows found,
+duplicates and leakage counted, token lengths measured under the model's chat template.
+"""
 
 from __future__ import annotations
 
-from data import formats, sources
+from data import doctor, sources
 from trainers.errors import DataError
 
 
@@ -11,19 +15,29 @@ def _eval_rows(size: float, n: int) -> int:
     return max(1, rows) if size > 0 else 0
 
 
-def load_for_run(section, method: str):
-    """Returns (train, eval or None, format name, info dict for the summary)."""
-    train = sources.load(section.source, section.split, section.subset, section.revision)
-    train, fmt = formats.prepare(train, method, section.columns)
-    info = {"format": fmt, "source": section.source, "split": section.split}
+def load_for_run(section, method: str, tokenizer=None, max_length: int | None = None):
+    """Returns (train, eval or None, TRL form, info, doctor reports); datasets are None when a report has errors."""
+    raw = sources.load(section.source, section.split, section.subset, section.revision)
+    train, report, train_hashes = doctor.examine(raw, method, section, "training", tokenizer, max_length)
+    reports = [report]
+    info = {"format": report.format, "evidence": report.evidence, "source": section.source, "split": section.split}
     eval_ds = None
+    if report.errors:
+        return None, None, None, info, reports
     if section.eval_source or section.eval_split:
         source = section.eval_source or section.source
-        split = section.eval_split or ("train" if section.eval_source else "test")
-        eval_ds = sources.load(source, split, section.subset, section.revision)
-        eval_ds, eval_fmt = formats.prepare(eval_ds, method, section.columns, what="held-out")
-        if eval_fmt != fmt:
-            raise DataError(f"The held-out data is {eval_fmt} but the training data is {fmt}: use the same format.")
+        split = section.eval_split or "train"
+        raw_eval = sources.load(source, split, section.subset, section.revision)
+        eval_ds, eval_report, eval_hashes = doctor.examine(raw_eval, method, section, "held-out", tokenizer, max_length)
+        reports.append(eval_report)
+        if eval_report.errors:
+            return None, None, None, info, reports
+        if eval_report.format != report.format and {eval_report.format, report.format} != {"messages", "sharegpt"}:
+            raise DataError(
+                f"The held-out data is {eval_report.format} but the training data is {report.format}: "
+                "use the same format for both."
+            )
+        doctor.leakage(eval_report, train_hashes, eval_hashes)
         info["eval"] = f"{source}:{split}"
     elif section.eval_size > 0:
         rows = _eval_rows(section.eval_size, len(train))
@@ -36,6 +50,8 @@ def load_for_run(section, method: str):
         info["eval"] = f"{rows} rows carved from {section.split} (seed {section.seed})"
     if section.max_samples is not None and section.max_samples < len(train):
         train = train.shuffle(seed=section.seed).select(range(section.max_samples))
+    train = doctor.strip_internal(train)
+    eval_ds = doctor.strip_internal(eval_ds) if eval_ds is not None else None
     info["train_rows"] = len(train)
     info["eval_rows"] = len(eval_ds) if eval_ds is not None else 0
-    return train, eval_ds, fmt, info
+    return train, eval_ds, doctor.standard_form(train.column_names), info, reports

@@ -47,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
         print(demo_model.build(args.dir))
         return 0
+    from trainers.errors import quiet_hub_retries
+
+    quiet_hub_retries()
     from trainers import run
 
     return run.main(args.config, args.output_dir, args.overrides)

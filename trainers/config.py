@@ -67,9 +67,15 @@ class DataSection:
     )
     seed: int = field(default=42, metadata={"help": "Seed of the held-out carve and of max_samples."})
     max_samples: int | None = field(default=None, metadata={"help": "Use only this many training rows."})
-    format: str = field(default="auto", metadata={"help": "Data format; auto detects it."})
+    format: str = field(default="auto", metadata={"help": "Data format name (see data/formats.py); auto detects it."})
     columns: dict[str, str] = field(
         default_factory=dict, metadata={"help": "Map standard names to your columns, e.g. {prompt: question}."}
+    )
+    drop_invalid: bool = field(default=True, metadata={"help": "Drop rows the data doctor finds invalid."})
+    dedupe: bool = field(default=False, metadata={"help": "Drop exact and near-duplicate rows."})
+    system_prompt: str | None = field(default=None, metadata={"help": "Set (or replace) every row's system turn."})
+    chat_template: bool = field(
+        default=True, metadata={"help": "Wrap plain prompt/completion strings as chat turns (the template applies)."}
     )
 
 

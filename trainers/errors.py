@@ -48,6 +48,13 @@ def _hub_error_message(exc: BaseException) -> str | None:
     return None
 
 
+def quiet_hub_retries() -> None:
+    """huggingface_hub logs every retry as a warning; the one-line error says it better."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    hub_logging.set_verbosity_error()
+
+
 def user_message(exc: BaseException) -> str:
     """Turn any exception into one clear sentence for the user."""
     if isinstance(exc, StudioError):
@@ -65,7 +72,9 @@ def user_message(exc: BaseException) -> str:
             "The GPU ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
             "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."
         )
-    if "couldn't connect to" in lowered or "offline mode" in lowered:
+    if any(
+        t in lowered for t in ("couldn't connect to", "offline mode", "couldn't reach", "name or service not known")
+    ):
         return (
             "The Hugging Face Hub could not be reached and the files are not cached here: check the id and "
             "the network, or use a local path."
@@ -75,4 +84,4 @@ def user_message(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "The run was interrupted."
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return f"Training failed ({type(exc).__name__}: {first[:300]}); the full traceback is in train.log."
+    return f"Unexpected error ({type(exc).__name__}: {first[:300]})."

@@ -81,13 +81,22 @@ def load_tokenizer(section: ModelSection, path: str):
     return tokenizer
 
 
-def load_model(section: ModelSection, hw: dict):
-    """Returns (model, tokenizer, resolved local-or-hub path)."""
-    from transformers import AutoModelForCausalLM
-
+def resolve_and_load_tokenizer(section: ModelSection):
+    """Returns (tokenizer, resolved local-or-hub path); raises one clear error for a missing model."""
     path = resolve_model_path(section.name_or_path)
     if _missing_local(path):
         raise ModelError(f"Model folder {path!r} does not exist: check model.name_or_path.")
+    try:
+        return load_tokenizer(section, path), path
+    except OSError as exc:
+        if Path(path).expanduser().exists():
+            raise ModelError(f"{path!r} is not a loadable model folder: {str(exc).splitlines()[0]}") from exc
+        raise
+
+
+def load_model(section: ModelSection, hw: dict, path: str):
+    from transformers import AutoModelForCausalLM
+
     quant = quantization_config(section, hw)
     kwargs = {
         "revision": section.revision,
@@ -100,13 +109,11 @@ def load_model(section: ModelSection, hw: dict):
         kwargs["quantization_config"] = quant
         kwargs["device_map"] = {"": 0} if hw["device"] == "cuda" else "cpu"
     try:
-        tokenizer = load_tokenizer(section, path)
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         if Path(path).expanduser().exists():
             raise ModelError(f"{path!r} is not a loadable causal LM folder: {str(exc).splitlines()[0]}") from exc
         raise
-    return model, tokenizer, path
 
 
 def peft_config(section: PeftSection):

@@ -157,6 +157,20 @@ def _check_same_run(run_dir: Path, resolved: dict) -> None:
         )
 
 
+def prepare_data(cfg, tokenizer, run_dir: Path):
+    """Load + doctor the data; the doctor's report is saved in the run folder and logged."""
+    from data import doctor
+    from data.splits import load_for_run
+
+    max_length = cfg.training.get("max_length")
+    train_ds, eval_ds, form, info, reports = load_for_run(cfg.data, cfg.method, tokenizer, max_length)
+    write_json(run_dir / "data_report.json", {"reports": [r.to_dict() for r in reports]})
+    log.info("Data doctor:\n%s", doctor.render_text(reports))
+    doctor.raise_on_errors(*reports)
+    log.info("Data: %s", info)
+    return train_ds, eval_ds, form, info
+
+
 def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     """Train; returns the summary. Raises on failure (the caller turns it into one user line)."""
     from trainers import models
@@ -191,11 +205,9 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     log.info("Run folder: %s", run_dir)
     log.info("Hardware: %s", hw)
 
-    from data.splits import load_for_run
-
-    train_ds, eval_ds, fmt, data_info = load_for_run(cfg.data, cfg.method)
-    log.info("Data: %s", data_info)
-    model, tokenizer, model_path = models.load_model(cfg.model, hw)
+    tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
+    train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, run_dir)
+    model = models.load_model(cfg.model, hw, model_path)
     peft_cfg = models.peft_config(cfg.peft)
     init_source = None
     if cfg.init_from:
@@ -272,6 +284,8 @@ def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure becomes one clear line
         message = user_message(exc)
+        if message.startswith("Unexpected error"):
+            message += " The full traceback is in train.log."
         handler.stream.write(traceback.format_exc() + f"error: {message}\n")
         handler.flush()
         summary_path = run_dir / "summary.json"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from data.formats import last_turn_as_completion
+from data.convert import last_turn_as_completion
 
 log = logging.getLogger("trainers")
 

@@ -144,14 +144,33 @@ def _preference(rng, pool):
     }
 
 
+def _held_out(make, n: int, seen: list[dict]) -> list[dict]:
+    """Rows unlike any training row (the doctor's leakage check finds none)."""
+    known = {_key(row) for row in seen}
+    rows = []
+    while len(rows) < n:
+        row = make()
+        if _key(row) not in known:
+            rows.append(row)
+    return rows
+
+
+def _key(row: dict) -> str:
+    return " ".join(m["content"] for key in ("messages", "prompt") for m in row.get(key, []) if m["role"] == "user")
+
+
 def build(out_dir: Path = HERE) -> dict[str, int]:
     rng = random.Random(1234)
     pools = _pools(rng)
+    sft_train = [_conversation(rng, pools["train"], 0.25) for _ in range(240)]
+    sft_eval = _held_out(lambda: _conversation(rng, pools["held"], 0.25), 40, sft_train)
+    dpo_train = [_preference(rng, pools["train"]) for _ in range(120)]
+    dpo_eval = _held_out(lambda: _preference(rng, pools["held"]), 30, dpo_train)
     files = {
-        "sft_train.jsonl": [_conversation(rng, pools["train"], 0.25) for _ in range(240)],
-        "sft_eval.jsonl": [_conversation(rng, pools["held"], 0.25) for _ in range(40)],
-        "dpo_train.jsonl": [_preference(rng, pools["train"]) for _ in range(120)],
-        "dpo_eval.jsonl": [_preference(rng, pools["held"]) for _ in range(30)],
+        "sft_train.jsonl": sft_train,
+        "sft_eval.jsonl": sft_eval,
+        "dpo_train.jsonl": dpo_train,
+        "dpo_eval.jsonl": dpo_eval,
     }
     for name, rows in files.items():
         with open(out_dir / name, "w", encoding="utf-8") as f:
