@@ -33,11 +33,15 @@ TRANSCRIPT_ROLES = {"Human": "user", "User": "user", "Assistant": "assistant", "
 
 def maybe_json(value: Any) -> Any:
     """Some datasets store lists/objects as JSON text; decode those, leave everything else."""
-    if isinstance(value, str) and value[:1] in "[{":
+    if isinstance(value, str) and value[:1] in ("[", "{"):
         try:
-            return json.loads(value)
+            decoded = json.loads(value)
         except ValueError:
             return value
+        if isinstance(decoded, dict) or (
+            isinstance(decoded, list) and decoded and all(isinstance(d, dict) for d in decoded)
+        ):
+            return decoded  # a JSON-encoded turn list/object, not text that happens to start with a bracket
     return value
 
 
@@ -101,6 +105,8 @@ def with_system(messages: list[dict], system_prompt: str | None) -> list[dict]:
 
 def _result(messages, error, options, **extra):
     messages = with_system(messages, options.get("system_prompt"))
+    while len(messages) > 1 and messages[-1]["role"] == "user" and any(m["role"] == "assistant" for m in messages):
+        messages = messages[:-1]  # a cut-off conversation: drop the unanswered last question, keep the row
     return {"messages": messages, "__error": error or check_order(messages), **extra}
 
 

@@ -80,6 +80,19 @@ def _convert_batch(batch: dict, indices: list[int], fmt, options: dict) -> dict:
     return out
 
 
+def _code_version() -> str:
+    """datasets caches map() results by the mapped function's own bytecode, not by what it calls:
+    fingerprint with our converters' source so a code change never reuses a stale conversion."""
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    return _digest("".join((here / n).read_text(encoding="utf-8") for n in ("convert.py", "formats.py", "doctor.py")))
+
+
+def _fingerprint(dataset, *parts: Any) -> str:
+    return _digest(json.dumps([dataset._fingerprint, _code_version(), *parts], sort_keys=True, default=str))
+
+
 def convert(dataset, fmt, options: dict):
     return dataset.map(
         _convert_batch,
@@ -89,6 +102,7 @@ def convert(dataset, fmt, options: dict):
         remove_columns=dataset.column_names,
         fn_kwargs={"fmt": fmt, "options": options},
         desc=f"Converting {fmt.name}",
+        new_fingerprint=_fingerprint(dataset, fmt.name, options),
     )
 
 
@@ -177,7 +191,7 @@ def examine(dataset, method: str, section, what: str = "training", tokenizer=Non
         return None, report, {}
     try:
         dataset = formats.apply_column_map(dataset, section.columns)
-        fmt, evidence = formats.detect(dataset.column_names, formats.first_row(dataset), section.format)
+        fmt, evidence = formats.detect(dataset.column_names, formats.first_row(dataset), section.format, method)
         report.format, report.evidence = fmt.name, evidence
         formats.check_method(fmt, method)
     except DataError as exc:
@@ -192,6 +206,7 @@ def examine(dataset, method: str, section, what: str = "training", tokenizer=Non
             batch_size=BATCH,
             fn_kwargs={"tokenizer": tokenizer},
             desc="Measuring token lengths",
+            new_fingerprint=_fingerprint(ds, "lengths", tokenizer.name_or_path, tokenizer.chat_template),
         )
     errors, indices = ds["__error"], ds["__index"]
     bad = [(i, e) for i, e in zip(indices, errors, strict=True) if e]

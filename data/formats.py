@@ -153,14 +153,20 @@ def known_formats() -> str:
     return "; ".join(f"{f.name} ({f.description})" for f in FORMATS)
 
 
-def detect(columns: list[str], first_row: dict, forced: str = "auto") -> tuple[Format, str]:
-    """Returns (format, evidence) or raises DataError listing columns, known formats and the mapping hint."""
+def detect(columns: list[str], first_row: dict, forced: str = "auto", method: str = "sft") -> tuple[Format, str]:
+    """Returns (format, evidence) or raises DataError listing columns, known formats and the mapping hint.
+
+    Unpaired feedback is checked first (its prompt/completion columns must never pass as SFT data), then
+    the formats the method trains on, then the rest (so a mismatch is named, not mistaken).
+    """
     if forced != "auto":
         if forced not in BY_NAME:
             raise DataError(f"data.format {forced!r} is unknown; use auto or one of {', '.join(BY_NAME)}.")
         fmt = BY_NAME[forced]
         return fmt, fmt.detect(columns, first_row) or f"forced by data.format: {forced}"
-    for fmt in FORMATS:
+    wanted = KINDS_FOR_METHOD.get(method, ())
+    order = sorted(FORMATS, key=lambda f: (f.kind != "unpaired", f.kind not in wanted))
+    for fmt in order:
         evidence = fmt.detect(columns, first_row)
         if evidence:
             return fmt, evidence

@@ -32,6 +32,41 @@ def _chain(exc: BaseException):
         exc = exc.__cause__ or exc.__context__
 
 
+def _root(exc: BaseException) -> BaseException:
+    *_, last = _chain(exc)
+    return last
+
+
+def _check_utf8(path: Path) -> None:
+    """pyarrow accepts invalid UTF-8 and fails later on read: check text files up front (one fast pass)."""
+    decoder = __import__("codecs").getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(4 * 2**20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                hint = " (it looks like UTF-16)" if offset == 0 and chunk[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
+                raise DataError(
+                    f"{path.name} is not UTF-8 text{hint} (bad byte at offset {offset + exc.start}): "
+                    "re-save it with UTF-8 encoding."
+                ) from exc
+            offset += len(chunk)
+
+
+def _csv_separator(path: Path) -> str | None:
+    """Semicolon- or tab-separated files are common exports: detect them instead of mis-reading."""
+    import csv
+
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        sample = f.read(64 * 1024)
+    try:
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
+    except csv.Error:
+        return None
+    return dialect.delimiter if dialect.delimiter != "," else None
+
+
 def _broken_json(path: Path) -> str | None:
     """Where a JSON / JSON Lines file stops parsing, for the error message."""
     with open(path, encoding="utf-8-sig", errors="strict") as f:
@@ -41,15 +76,17 @@ def _broken_json(path: Path) -> str | None:
             json.loads(text)
         except ValueError as exc:
             if not (text.lstrip().startswith("{") and "Extra data" in str(exc)):
-                return f"the file is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+                return f"the file is not valid JSON ({exc.msg}: line {exc.lineno}, column {exc.colno})"
         else:
             return None
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip():
             try:
-                json.loads(line)
+                value = json.loads(line)
             except ValueError as exc:
-                return f"line {number} is not valid JSON ({exc.msg} at column {exc.colno})"
+                return f"line {number} is not valid JSON ({exc.msg}: column {exc.colno})"
+            if not isinstance(value, dict):
+                return f"line {number} is a JSON {type(value).__name__}, not an object with named columns"
     return None
 
 
@@ -75,6 +112,11 @@ def _file_error(path: Path, builder: str, exc: BaseException) -> DataError:
         if isinstance(cause, UnicodeDecodeError):
             return DataError(f"{path.name} is not UTF-8 text (byte {cause.start}): re-save it with UTF-8 encoding.")
     text = " ".join(_first_line(c) for c in _chain(exc)).lower()
+    root = _first_line(_root(exc))
+    if "corresponds to no data" in text or "batchsize must be greater than 0" in text:
+        return DataError(f"{path.name} has no rows: point the source at a file with data.")
+    if type(_root(exc)).__name__ == "ParserError":
+        return DataError(f"{path.name} is not valid CSV ({root}): quote fields that contain commas.")
     if builder == "json":
         try:
             broken = _broken_json(path)
@@ -82,14 +124,14 @@ def _file_error(path: Path, builder: str, exc: BaseException) -> DataError:
             return DataError(f"{path.name} is not UTF-8 text (byte {err.start}): re-save it with UTF-8 encoding.")
         if broken:
             return DataError(f"{path.name}: {broken}; fix or delete it.")
-    if any(word in text for word in ("cast", "mixed", "changed from", "schema", "couldn't cast", "arrowinvalid")):
+    if any(word in text for word in ("cast", "mixed", "changed from", "schema", "couldn't cast")):
         return DataError(
-            f"{path.name} has a column whose values change type between rows ({_first_line(exc)}): "
+            f"{path.name} has a column whose values change type between rows ({root}): "
             "make every value of a column the same type (e.g. all strings)."
         )
     if builder == "parquet":
-        return DataError(f"{path.name} is not a readable Parquet file ({_first_line(exc)}): re-export it.")
-    return DataError(f"Could not read {path.name} as {builder} ({_first_line(exc)}): check the file's format.")
+        return DataError(f"{path.name} is not a readable Parquet file ({root}): re-export it.")
+    return DataError(f"Could not read {path.name} as {builder} ({root}): check the file's format.")
 
 
 def load_local(path: Path, split: str, subset: str | None):
@@ -100,7 +142,11 @@ def load_local(path: Path, split: str, subset: str | None):
             return datasets.load_dataset(str(path), name=subset, split=split)
         except ValueError as exc:
             raise _split_error(str(path), split, exc) from exc
-        except (FileNotFoundError, datasets.exceptions.DataFilesNotFoundError) as exc:
+        except (
+            FileNotFoundError,
+            datasets.exceptions.DataFilesNotFoundError,
+            datasets.data_files.EmptyDatasetError,
+        ) as exc:
             raise DataError(f"The folder {path} holds no data files (json, jsonl, csv, parquet, txt).") from exc
     builder = FILE_BUILDERS.get(path.suffix.lower())
     if builder is None:
@@ -113,10 +159,16 @@ def load_local(path: Path, split: str, subset: str | None):
             "and name it in data.eval_source."
         )
     kwargs = {}
+    if builder != "parquet":
+        _check_utf8(path)
     if builder == "json" and path.suffix.lower() == ".json":
         field = _single_list_field(path)
         if field:
             kwargs["field"] = field
+    if builder == "csv":
+        sep = _csv_separator(path)
+        if sep:
+            kwargs["sep"] = sep
     try:
         return datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
     except Exception as exc:  # noqa: BLE001 - datasets/pyarrow raise many types for unreadable files
