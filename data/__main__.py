@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     import datasets
 
     datasets.disable_progress_bars()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # our one-line error replaces its log lines
     from trainers.errors import quiet_hub_retries
 
     quiet_hub_retries()

@@ -160,11 +160,16 @@ def pair(row, options):
 
 
 def _as_messages(value, default_role: str) -> tuple[list[dict], str | None]:
+    """A string becomes one turn of default_role; a message or list of messages is normalised."""
     value = maybe_json(value)
     if isinstance(value, str):
         return [{"role": default_role, "content": value}], None
     if isinstance(value, dict):
+        if "role" not in value and "content" not in value:
+            return [], f"is an object with keys {', '.join(map(str, value))}, not text or a message"
         value = [value]
+    if not isinstance(value, list):
+        return [], "is missing" if value is None else f"is {type(value).__name__}, not text"
     return normalise(value)
 
 
@@ -176,7 +181,7 @@ def prompt_completion(row, options):
     p_msgs, p_err = _as_messages(prompt, "user")
     c_msgs, c_err = _as_messages(completion, "assistant")
     p_msgs = with_system(p_msgs, options.get("system_prompt"))
-    error = p_err or c_err or check_order(p_msgs + c_msgs)
+    error = (p_err and f"prompt {p_err}") or (c_err and f"completion {c_err}") or check_order(p_msgs + c_msgs)
     if error is None and not any(m["content"].strip() for m in c_msgs):
         error = "has an empty completion"
     return {"prompt": p_msgs, "completion": c_msgs, "__error": error, **_tools(row)}

@@ -213,7 +213,11 @@ def examine(dataset, method: str, section, what: str = "training", tokenizer=Non
     if bad:
         shown = "; ".join(f"row {i} {e}" for i, e in bad[:3])
         level = "warning" if section.drop_invalid else "error"
-        action = "dropped (data.drop_invalid)" if section.drop_invalid else "set data.drop_invalid: true to drop them"
+        action = (
+            "were dropped (data.drop_invalid)"
+            if section.drop_invalid
+            else "stop training (set data.drop_invalid: true to drop them)"
+        )
         report.add(
             level,
             "invalid_rows",

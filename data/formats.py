@@ -171,9 +171,8 @@ def detect(columns: list[str], first_row: dict, forced: str = "auto", method: st
         if evidence:
             return fmt, evidence
     raise DataError(
-        f"The dataset's columns ({', '.join(columns) or 'none'}) match no known format. Known: {known_formats()}. "
-        "Map yours with data.columns, e.g. {prompt: my_question, completion: my_answer} or "
-        "{prompt: q, chosen: good, rejected: bad}."
+        f"The dataset's columns ({', '.join(columns) or 'none'}) match no known format "
+        f"({', '.join(BY_NAME)}): map yours with data.columns, e.g. {{prompt: my_question, completion: my_answer}}."
     )
 
 
