@@ -198,9 +198,14 @@ def load_hub(source: str, split: str, subset: str | None, revision: str | None):
     try:
         return datasets.load_dataset(source, name=subset, split=split, revision=revision)
     except datasets.exceptions.DatasetNotFoundError as exc:
-        for cause in _chain(exc):
-            if type(cause).__name__ == "GatedRepoError":
-                raise  # errors.user_message explains gated access
+        text = str(exc).lower()
+        if "gated" in text or any(type(c).__name__ == "GatedRepoError" for c in _chain(exc)):
+            raise DataError(
+                f"Dataset {source!r} is gated: accept its conditions on its Hub page with your account, then sign "
+                "in or set HF_TOKEN to a token of that account."
+            ) from exc
+        if "revision" in text:
+            raise DataError(f"Dataset {source!r} has no revision {revision!r}: check data.revision.") from exc
         raise DataError(
             f"Dataset {source!r} was not found on the Hub, or it is private: check the id, or sign in / set "
             "HF_TOKEN to an account that can read it."

@@ -16,6 +16,8 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("STUDIO_QUIET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+from fakehub.fixture import fake_hub, fake_hub_env  # noqa: E402, F401 - the loopback fake Hub, after the env is set
+
 
 def train(config, out_dir, *overrides):
     """Run `python -m trainers train` in-process; returns the exit code."""
