@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
-
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -86,7 +83,7 @@ def doctor_main(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")  # no forking here: let the tokenizer use every core
     import datasets
 
     datasets.disable_progress_bars()

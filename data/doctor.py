@@ -106,41 +106,53 @@ def convert(dataset, fmt, options: dict):
     )
 
 
-def _render(tokenizer, row: dict) -> tuple[str, str]:
-    """(full text, prompt text) of one standard row under the chat template."""
+def _render(tokenizer, row: dict, prompt_only: bool = False) -> str:
+    """One standard row as the model sees it (or only its prompt) under the chat template."""
+    chat = tokenizer.apply_chat_template
     if "messages" in row:
         msgs = row["messages"]
+        if not prompt_only:
+            return chat(msgs, tokenize=False)
         last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=len(msgs))
-        full = tokenizer.apply_chat_template(msgs, tokenize=False)
-        prompt = tokenizer.apply_chat_template(msgs[:last], tokenize=False, add_generation_prompt=True)
-        return full, prompt
-    if "chosen" in row:
-        prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        longer = max(row["chosen"], row["rejected"], key=lambda m: len(_texts(m)))
-        return tokenizer.apply_chat_template(row["prompt"] + longer, tokenize=False), prompt
-    if "completion" in row and isinstance(row["completion"], list):
-        prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
-        return tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False), prompt
-    if "completion" in row:
-        return row["prompt"] + row["completion"], row["prompt"]
-    return row["text"], ""
+        return chat(msgs[:last], tokenize=False, add_generation_prompt=True)
+    if "completion" in row and not isinstance(row["completion"], list):  # raw strings, no template
+        return row["prompt"] if prompt_only else row["prompt"] + row["completion"]
+    if "prompt" in row:
+        if prompt_only:
+            return chat(row["prompt"], tokenize=False, add_generation_prompt=True)
+        reply = row.get("completion") or max(row["chosen"], row["rejected"], key=lambda m: len(_texts(m)))
+        return chat(row["prompt"] + reply, tokenize=False)
+    return "" if prompt_only else row["text"]
+
+
+def _rows_of(batch: dict):
+    keys = [k for k in batch if not k.startswith("__")]
+    return ({k: batch[k][pos] for k in keys} for pos in range(len(batch[keys[0]])))
 
 
 def _length_batch(batch: dict, tokenizer) -> dict:
-    keys = [k for k in batch if not k.startswith("__")]
-    fulls, prompts, errors = [], [], list(batch["__error"])
-    for pos in range(len(batch["__index"])):
-        full = prompt = ""
+    fulls, errors = [], list(batch["__error"])
+    for pos, row in enumerate(_rows_of(batch)):
+        full = ""
         if not errors[pos]:
             try:
-                full, prompt = _render(tokenizer, {k: batch[k][pos] for k in keys})
+                full = _render(tokenizer, row)
             except Exception as exc:  # noqa: BLE001 - a template that rejects a row makes that row invalid
                 errors[pos] = f"is rejected by the model's chat template ({str(exc).splitlines()[0][:120]})"
         fulls.append(full)
-        prompts.append(prompt)
-    enc = tokenizer(fulls, add_special_tokens=False)["input_ids"]
-    penc = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-    return {"__error": errors, "__tokens": [len(x) for x in enc], "__prompt_tokens": [len(x) for x in penc]}
+    enc = tokenizer(fulls, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    return {"__error": errors, "__tokens": [len(x) for x in enc]}
+
+
+def _prompt_tokens(ds, positions, tokenizer) -> list[int]:
+    """Prompt lengths of the overlong rows (what truncation will cut), in bounded batches."""
+    lengths: list[int] = []
+    for start in range(0, len(positions), BATCH):
+        batch = ds.select(positions[start : start + BATCH])[:]
+        prompts = [_render(tokenizer, row, prompt_only=True) for row in _rows_of(batch)]
+        enc = tokenizer(prompts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+        lengths += [len(x) for x in enc]
+    return lengths
 
 
 def _duplicates(hashes: list[str], indices: list[int], skip: set[int] = frozenset()) -> list[tuple[int, int]]:
@@ -156,7 +168,7 @@ def _duplicates(hashes: list[str], indices: list[int], skip: set[int] = frozense
     return dups
 
 
-def _token_findings(report: Report, ds, max_length: int | None) -> None:
+def _token_findings(report: Report, ds, max_length: int | None, tokenizer) -> None:
     import numpy as np
 
     lengths = np.asarray(ds["__tokens"])
@@ -168,7 +180,7 @@ def _token_findings(report: Report, ds, max_length: int | None) -> None:
         return
     over = np.nonzero(lengths > max_length)[0]
     if len(over):
-        prompts = np.asarray(ds["__prompt_tokens"])[over]
+        prompts = np.asarray(_prompt_tokens(ds, [int(i) for i in over], tokenizer))
         whole = int((prompts >= max_length).sum())
         cut = int((lengths[over] - max_length).sum())
         rows = [ds[int(i)]["__index"] for i in over[:SHOW]]
@@ -243,7 +255,7 @@ def examine(dataset, method: str, section, what: str = "training", tokenizer=Non
     if drop:
         ds = ds.select([pos for pos, idx in enumerate(indices) if idx not in drop])
     if tokenizer is not None:
-        _token_findings(report, ds, max_length)
+        _token_findings(report, ds, max_length, tokenizer)
     report.rows_kept = len(ds)
     if len(ds) == 0 and not report.errors:
         report.add(

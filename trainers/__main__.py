@@ -12,12 +12,8 @@ the commands so `--help` is instant.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-
-# Harmless import-time noise (STACK_NOTES): bitsandbytes' optional CPU kernel download.
-logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -67,9 +67,12 @@ def user_message(exc: BaseException) -> str:
         cause = cause.__cause__ or cause.__context__
     text = str(exc)
     lowered = text.lower()
-    if type(exc).__name__ == "OutOfMemoryError" or "out of memory" in lowered:
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or any(
+        t in lowered for t in ("out of memory", "can't allocate memory", "cannot allocate memory")
+    ):
+        where = "GPU" if "cuda" in lowered or type(exc).__name__ == "OutOfMemoryError" else "run"
         return (
-            "The GPU ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
+            f"The {where} ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
             "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."
         )
     if any(

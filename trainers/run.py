@@ -63,6 +63,8 @@ def setup_logging(run_dir: Path) -> logging.Handler:
     transformers.utils.logging.add_handler(handler)
     if not sys.stdout.isatty():
         datasets.disable_progress_bars()
+    # datasets logs its own "Failed to load ..." lines before raising; our one-line error replaces them.
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
     return handler
 
 

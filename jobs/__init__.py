@@ -1,0 +1,1 @@
+"""Background runs: a persistent SQLite queue, a worker that runs trainers as child processes, a monitor."""

@@ -1,0 +1,103 @@
+"""The Python API the UI (and the CLI) use: submit, list, get, metrics, log tail, cancel, resume, delete.
+
+Every call names an owner and sees only that owner's runs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from jobs import monitor
+from jobs.runner import Worker, signal_group, studio_home
+from jobs.store import FINAL, Run, Store
+from trainers.errors import StudioError
+
+
+class JobError(StudioError):
+    """A queue operation that cannot be done; the message says why."""
+
+
+class JobQueue:
+    def __init__(self, home: str | Path | None = None, worker: Worker | None = None):
+        self.home = Path(home) if home else studio_home()
+        self.store = Store(self.home / "jobs.db")
+        self.worker = worker  # set when a worker runs in this process (the app): tokens stay in memory
+
+    def submit(
+        self,
+        config: str | Path,
+        owner: str = "local",
+        token: str | None = None,
+        overrides: list[str] | None = None,
+        name: str | None = None,
+    ) -> str:
+        """Validate a RunConfig, give it a run folder, queue it; returns the run id."""
+        from trainers import config as config_mod
+
+        cfg = config_mod.load(config, overrides)
+        for key in ("hub_token", "token", "hf_token"):
+            if key in cfg.training:
+                raise JobError(f"Remove training.{key}: tokens never go in a config.")
+        run_id = self.store.add(owner, name or Path(config).stem, "")
+        run_dir = self.home / "runs" / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        config_mod.dump(cfg, run_dir / "config.yaml", f"# Queued run {run_id}\n")
+        self.store.update(run_id, run_dir=str(run_dir))
+        if token and self.worker is not None:
+            self.worker.tokens[run_id] = token
+        return run_id
+
+    def list(self, owner: str) -> list[Run]:
+        return self.store.list(owner)
+
+    def get(self, run_id: str, owner: str) -> Run:
+        run = self.store.get(run_id, owner)
+        if run is None:
+            raise JobError(f"There is no run {run_id!r} for {owner}.")
+        return run
+
+    def metrics(self, run_id: str, owner: str, after_step: int = -1) -> list[dict]:
+        return monitor.metrics_since(Path(self.get(run_id, owner).run_dir), after_step)[0]
+
+    def log_tail(self, run_id: str, owner: str, max_bytes: int = 20_000) -> str:
+        return monitor.log_tail(Path(self.get(run_id, owner).run_dir), max_bytes)
+
+    def summary(self, run_id: str, owner: str) -> dict:
+        return monitor.read_summary(Path(self.get(run_id, owner).run_dir))
+
+    def cancel(self, run_id: str, owner: str) -> str:
+        run = self.get(run_id, owner)
+        if run.status in ("queued", "interrupted"):
+            self.store.update(
+                run_id,
+                owner,
+                status="cancelled",
+                finished_at=time.time(),
+                exit_reason="cancelled",
+                error="Cancelled before it started.",
+            )
+            return "cancelled"
+        if run.status != "running":
+            raise JobError(f"Run {run_id} is already {run.status}.")
+        self.store.update(run_id, owner, cancel_requested_at=time.time())
+        if run.pid:
+            signal_group(run.pid, signal.SIGTERM)  # the trainer saves a checkpoint and stops
+        return "cancelling"
+
+    def resume(self, run_id: str, owner: str) -> str:
+        run = self.get(run_id, owner)
+        if run.status not in ("failed", "cancelled", "interrupted"):
+            raise JobError(f"Run {run_id} is {run.status}; only failed, cancelled or interrupted runs resume.")
+        self.store.update(run_id, owner, status="queued", cancel_requested_at=None, error=None, exit_reason=None)
+        return "queued"
+
+    def delete(self, run_id: str, owner: str) -> None:
+        run = self.get(run_id, owner)
+        if run.status not in FINAL + ("interrupted",):
+            raise JobError(f"Run {run_id} is {run.status}: cancel it before deleting it.")
+        if run.run_dir and Path(run.run_dir).is_relative_to(self.home / "runs"):
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+        self.store.delete(run_id, owner)

@@ -1,0 +1,104 @@
+"""Read a run folder incrementally (byte offsets) and turn a failed run into one clear sentence."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+
+def read_new(path: Path, offset: int) -> tuple[list[str], int]:
+    """Complete lines written after `offset`, and the offset to continue from.
+
+    A half-written last line (no newline yet) is left for the next call."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    lines = data[: end + 1].decode("utf-8", errors="replace").splitlines()
+    return lines, offset + end + 1
+
+
+def metrics_since(run_dir: Path, after_step: int = -1, offset: int = 0) -> tuple[list[dict], int]:
+    """Metric rows with step > after_step (from byte `offset` on), and the next offset."""
+    lines, new_offset = read_new(Path(run_dir) / "metrics.jsonl", offset)
+    rows = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if row.get("step", 0) > after_step:
+            rows.append(row)
+    return rows, new_offset
+
+
+def log_tail(run_dir: Path, max_bytes: int = 20_000) -> str:
+    path = Path(run_dir) / "train.log"
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            return f.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+def read_summary(run_dir: Path) -> dict:
+    try:
+        return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+OOM = (
+    "The run ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
+    "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."
+)
+PATTERNS = [  # (text in the log, exit reason, message)
+    ("out of memory", "out_of_memory", OOM),
+    ("can't allocate memory", "out_of_memory", OOM),
+    ("memoryerror", "out_of_memory", OOM),
+    ("gatedrepoerror", "gated_model", "The model is gated: accept its licence on its Hub page, then sign in again."),
+    ("invalid user token", "bad_token", "The Hugging Face token was rejected: sign in again or set a valid HF_TOKEN."),
+    ("no space left on device", "disk_full", "The disk is full: delete old runs or checkpoints, then resume."),
+]
+
+
+def classify(returncode: int | None, run_dir: Path, cancelled: bool = False) -> tuple[str, str, str | None]:
+    """(status, exit_reason, user message) for a finished child process."""
+    summary = read_summary(run_dir)
+    status = summary.get("status")
+    if status == "succeeded" and returncode == 0:
+        return "succeeded", "completed", None
+    if cancelled or status == "cancelled":
+        return "cancelled", "cancelled", "Cancelled; the last checkpoint is kept and the run can be resumed."
+    tail = log_tail(run_dir).lower()
+    if summary.get("error"):
+        reason = summary.get("exit_reason") or "error"
+        for needle, code, _ in PATTERNS:
+            if needle in summary["error"].lower():
+                reason = code
+        return "failed", reason, summary["error"]
+    for needle, code, message in PATTERNS:
+        if needle in tail:
+            return "failed", code, message
+    if returncode is not None and returncode < 0:
+        name = signal.Signals(-returncode).name
+        if -returncode == signal.SIGKILL:
+            return (
+                "failed",
+                "killed",
+                (
+                    "The training process was killed (SIGKILL), often because the machine ran out of memory: "
+                    "lower the batch size or max_length, or use QLoRA, then resume the run."
+                ),
+            )
+        return "failed", "killed", f"The training process was stopped by {name}; resume the run to continue."
+    return "failed", "error", f"The training process exited with code {returncode}; see train.log."

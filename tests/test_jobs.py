@@ -1,0 +1,208 @@
+"""Background runs: FIFO order, cancel, killed children, worker restarts, owners, concurrency, OOM, tokens."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from conftest import RECIPES, ROOT, read_metrics
+
+from jobs.api import JobError, JobQueue
+from jobs.runner import Worker, alive
+from jobs.store import Store
+
+QUICK = ["data.eval_source=null", "data.eval_size=0", "training.max_steps=2", "training.logging_steps=1"]
+LONG = [
+    "data.eval_source=null",
+    "data.eval_size=0",
+    "training.max_steps=400",
+    "training.save_steps=20",
+    "training.logging_steps=10",
+]
+SECRET = "hf_planted_secret_token_123"
+
+
+@pytest.fixture
+def home(tmp_path, demo_model_dir, monkeypatch):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "demo-tiny").symlink_to(demo_model_dir)  # reuse the built demo model
+    monkeypatch.setenv("STUDIO_HOME", str(home))
+    return home
+
+
+def wait_for(predicate, timeout=180, every=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def background(worker):
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.run, kwargs={"stop": stop.is_set}, daemon=True)
+    thread.start()
+    return stop, thread
+
+
+def test_five_runs_complete_in_submission_order(home):
+    queue = JobQueue(home)
+    ids = [queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK, name=f"r{i}") for i in range(5)]
+    Worker(home, poll_s=0.1).run(until_empty=True)
+    runs = [queue.get(i, "local") for i in ids]
+    assert [r.status for r in runs] == ["succeeded"] * 5, [(r.status, r.error) for r in runs]
+    for earlier, later in zip(runs, runs[1:], strict=False):
+        assert earlier.finished_at <= later.started_at  # concurrency 1, first in first out
+    assert all(len(read_metrics(r.run_dir)) >= 2 for r in runs)
+
+
+def test_cancel_mid_run_keeps_the_last_checkpoint(home):
+    queue = JobQueue(home)
+    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=LONG)
+    worker = Worker(home, poll_s=0.1, grace_s=30)
+    stop, thread = background(worker)
+    run_dir = Path(queue.get(run_id, "local").run_dir)
+    assert wait_for(lambda: (run_dir / "checkpoints" / "checkpoint-40" / "trainer_state.json").exists())
+    pid = queue.get(run_id, "local").pid
+    assert queue.cancel(run_id, "local") == "cancelling"
+    assert wait_for(lambda: queue.get(run_id, "local").status == "cancelled", timeout=60)
+    stop.set()
+    thread.join()
+    assert not alive(pid)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)  # the whole process group is gone
+    checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+    last = checkpoints[-1]
+    assert (last / "adapter_model.safetensors").exists() and (last / "trainer_state.json").exists()
+    assert queue.summary(run_id, "local")["status"] == "cancelled"
+    assert queue.resume(run_id, "local") == "queued"
+
+
+def test_sigkilled_trainer_is_reported_as_killed(home):
+    queue = JobQueue(home)
+    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=LONG)
+    worker = Worker(home, poll_s=0.1)
+    stop, thread = background(worker)
+    run_dir = Path(queue.get(run_id, "local").run_dir)
+    assert wait_for(lambda: (run_dir / "metrics.jsonl").exists())
+    os.kill(queue.get(run_id, "local").pid, signal.SIGKILL)
+    assert wait_for(lambda: queue.get(run_id, "local").status == "failed", timeout=30)
+    stop.set()
+    thread.join()
+    run = queue.get(run_id, "local")
+    assert run.exit_reason == "killed" and "killed (SIGKILL)" in run.error and run.exit_code == -9
+
+
+def test_restarted_worker_resumes_an_interrupted_run(home):
+    queue = JobQueue(home)
+    run_id = queue.submit(
+        RECIPES / "demo-sft.yaml",
+        overrides=LONG[:2] + ["training.max_steps=200", "training.save_steps=40", "training.logging_steps=10"],
+    )
+    env = {**os.environ, "STUDIO_HOME": str(home)}
+    old = subprocess.Popen(
+        [sys.executable, "-m", "jobs", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    run_dir = Path(queue.get(run_id, "local").run_dir) if queue.get(run_id, "local").run_dir else None
+    assert wait_for(lambda: (run_dir / "checkpoints" / "checkpoint-80" / "trainer_state.json").exists())
+    child = queue.get(run_id, "local").pid
+    os.killpg(old.pid, signal.SIGKILL)  # the app dies ...
+    os.killpg(child, signal.SIGKILL)  # ... and so does its trainer (a Space restart)
+    old.wait()
+    assert queue.get(run_id, "local").status == "running"  # nobody recorded the end
+    Worker(home, poll_s=0.1).run(until_empty=True)
+    run = queue.get(run_id, "local")
+    assert run.status == "succeeded" and run.attempts == 2, (run.status, run.error)
+    steps = [r["step"] for r in read_metrics(run_dir) if "loss" in r]
+    assert steps == list(range(10, 201, 10))  # continuous: nothing lost, nothing twice
+    assert queue.summary(run_id, "local")["global_step"] == 200
+
+
+def test_owners_cannot_see_or_touch_each_others_runs(home):
+    queue = JobQueue(home)
+    alice = queue.submit(RECIPES / "demo-sft.yaml", owner="alice", overrides=QUICK)
+    bob = queue.submit(RECIPES / "demo-sft.yaml", owner="bob", overrides=QUICK)
+    assert [r.id for r in queue.list("alice")] == [alice]
+    assert [r.id for r in queue.list("bob")] == [bob]
+    for call in (queue.get, queue.cancel, queue.resume, queue.metrics, queue.log_tail, queue.delete):
+        with pytest.raises(JobError, match="no run"):
+            call(alice, "bob")
+    assert queue.get(alice, "alice").status == "queued"
+
+
+def test_fifty_concurrent_calls_lose_nothing(home):
+    queue = JobQueue(home)
+    queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK)  # imports TRL once, before the threads
+
+    def work(i):
+        run_id = queue.submit(RECIPES / "demo-sft.yaml", owner=f"user{i % 5}", overrides=QUICK)
+        assert queue.get(run_id, f"user{i % 5}").status == "queued"
+        return run_id, len(queue.list(f"user{i % 5}"))
+
+    script = (
+        "import sys; from jobs.store import Store; s = Store(sys.argv[1]);"
+        "ids = [s.add('proc', 'p', '') for _ in range(10)];"
+        "assert all(s.get(i, 'proc') for i in ids); print(len(s.list('proc')))"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(home / "jobs.db")],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(5)
+    ]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        results = list(pool.map(work, range(50)))
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1][-500:] for o in outputs]
+    assert not any("locked" in o[1] for o in outputs)
+    assert len({r for r, _ in results}) == 50
+    store = Store(home / "jobs.db")
+    assert sum(len(store.list(f"user{i}")) for i in range(5)) == 50
+    assert len(store.list("proc")) == 50
+
+
+def test_out_of_memory_run_gets_the_memory_message(home):
+    queue = JobQueue(home)
+    # An honest allocation failure: a LoRA rank whose weights and Adam state need far more than the limit.
+    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK + ["peft.r=200000"])
+    Worker(home, poll_s=0.1, memory_limit_mb=6144).run(until_empty=True)
+    run = queue.get(run_id, "local")
+    assert run.status == "failed" and run.exit_reason == "out_of_memory", (run.exit_reason, run.error)
+    assert "ran out of memory" in run.error and "per_device_train_batch_size" in run.error
+
+
+def test_token_reaches_the_child_only_through_its_environment(home, monkeypatch):
+    queue = JobQueue(home)
+    worker = Worker(home, poll_s=0.1)
+    queue.worker = worker
+    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK, token=SECRET)
+    seen = {}
+    launch = worker.launch
+
+    def spy(run):
+        seen["env"] = worker._env(run.id)
+        launch(run)
+
+    monkeypatch.setattr(worker, "launch", spy)
+    worker.run(until_empty=True)
+    assert queue.get(run_id, "local").status == "succeeded"
+    assert seen["env"]["HF_TOKEN"] == SECRET and run_id not in worker.tokens
+    for path in home.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            assert SECRET.encode() not in path.read_bytes(), path
