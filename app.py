@@ -30,9 +30,7 @@ def build() -> gr.Blocks:
             "# Fine-Tune Studio\nSFT and DPO with LoRA, QLoRA, DoRA or full fine-tuning (TRL + PEFT). "
             "The training engine is ready from the command line; the browser workflow is coming."
         )
-        gr.Dataframe(
-            value=recipe_rows(), headers=["recipe", "what it does", "command"], interactive=False, wrap=True
-        )
+        gr.Dataframe(value=recipe_rows(), headers=["recipe", "what it does", "command"], interactive=False, wrap=True)
     return demo
 
 

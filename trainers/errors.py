@@ -67,8 +67,10 @@ def user_message(exc: BaseException) -> str:
         cause = cause.__cause__ or cause.__context__
     text = str(exc)
     lowered = text.lower()
-    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError" or any(
-        t in lowered for t in ("out of memory", "can't allocate memory", "cannot allocate memory")
+    if (
+        isinstance(exc, MemoryError)
+        or type(exc).__name__ == "OutOfMemoryError"
+        or any(t in lowered for t in ("out of memory", "can't allocate memory", "cannot allocate memory"))
     ):
         where = "GPU" if "cuda" in lowered or type(exc).__name__ == "OutOfMemoryError" else "run"
         return (
