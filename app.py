@@ -1,38 +1,95 @@
-"""Fine-Tune Studio — Gradio entry point (Hugging Face Space `app_file`).
+"""Fine-Tune Studio — the Gradio app (Hugging Face Space `app_file`).
 
-    python app.py
+    python app.py            # http://127.0.0.1:7860
 
-A minimal page until the UI issue lands: it lists the shipped recipes and the command that runs
-each.  Training never runs inside a request; runs are child processes (`python -m trainers train`).
+Builds the page from ui/* and starts the run worker in a background thread; training itself always
+runs in child processes (`python -m trainers train`), never inside a request.  Scripts can drive it
+with gradio_client: /submit_run, /run_status, /cancel_run, /check_data, /build_config, /estimate, /compare.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import threading
 
 import gradio as gr
 
-RECIPES = Path(__file__).parent / "templates" / "recipes"
+from trainers.errors import StudioError, user_message
+from ui import auth, data_tab, playground_tab, runs_tab, train_tab
+from ui.context import AppContext
 
 
-def recipe_rows() -> list[list[str]]:
-    rows = []
-    for path in sorted(RECIPES.glob("*.yaml")):
-        first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ")
-        rows.append([path.stem, first, f"python -m trainers train templates/recipes/{path.name}"])
-    return rows
+def _api(ctx: AppContext):
+    def submit_run(config_yaml: str, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None) -> str:
+        """Queue the RunConfig YAML (one or more documents); returns the run id(s), comma-separated."""
+        owner, token = auth.identity(profile, oauth)
+        try:
+            return ", ".join(train_tab.submit_run(ctx, config_yaml, owner, token, profile))
+        except Exception as exc:  # noqa: BLE001 - every failure reaches the caller as one sentence
+            raise gr.Error(str(exc) if isinstance(exc, StudioError) else user_message(exc)) from exc
+
+    def run_status(run_id: str, profile: gr.OAuthProfile | None = None) -> dict:
+        """Status, progress, ETA and the latest metrics of one of your runs."""
+        owner, _ = auth.identity(profile)
+        try:
+            return runs_tab.run_status(ctx, run_id.strip(), owner)
+        except StudioError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    def cancel_run(run_id: str, profile: gr.OAuthProfile | None = None) -> str:
+        """Cancel one of your runs (it saves a checkpoint first); returns the new state."""
+        owner, _ = auth.identity(profile)
+        try:
+            if not owner:
+                raise StudioError("Sign in to manage your runs.")
+            return ctx.queue.cancel(run_id.strip(), owner)
+        except StudioError as exc:
+            raise gr.Error(str(exc)) from exc
+
+    gr.api(submit_run, api_name="submit_run")
+    gr.api(run_status, api_name="run_status")
+    gr.api(cancel_run, api_name="cancel_run")
 
 
-def build() -> gr.Blocks:
+def build(ctx: AppContext | None = None) -> gr.Blocks:
+    ctx = ctx or AppContext()
+    demo_default = not ctx.online
     with gr.Blocks(title="Fine-Tune Studio") as demo:
-        gr.Markdown(
-            "# Fine-Tune Studio\nSFT and DPO with LoRA, QLoRA, DoRA or full fine-tuning (TRL + PEFT). "
-            "The training engine is ready from the command line; the browser workflow is coming."
-        )
-        gr.Dataframe(value=recipe_rows(), headers=["recipe", "what it does", "command"], interactive=False, wrap=True)
+        with gr.Row():
+            gr.Markdown("# Fine-Tune Studio\nSFT, DPO and SFT→DPO with LoRA, QLoRA, DoRA or full fine-tuning.")
+            if auth.on_space_with_oauth():
+                gr.LoginButton()
+        if demo_default:
+            gr.Markdown(
+                "> The Hugging Face Hub cannot be reached from here, so the offline demo model (`demo-tiny`) and "
+                "the shipped demo datasets are preselected. A demo SFT finishes in about a minute on a CPU."
+            )
+        selected_run = gr.State(None)
+        data_tab.build(ctx, gr, demo_default)
+        train_tab.build(ctx, gr, selected_run, demo_default)
+        runs_tab.build(ctx, gr, selected_run)
+        playground_tab.build(ctx, gr, selected_run)
+        _api(ctx)
     return demo
 
 
+def start_worker(ctx: AppContext) -> threading.Thread:
+    thread = threading.Thread(target=ctx.worker.run, name="run-worker", daemon=True)
+    thread.start()
+    return thread
+
+
+def make_context() -> AppContext:
+    from jobs.runner import Worker
+
+    worker = Worker()
+    return AppContext(home=worker.home, worker=worker)
+
+
 if __name__ == "__main__":
-    build().launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    context = make_context()
+    start_worker(context)
+    build(context).queue(default_concurrency_limit=8).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    )

@@ -125,6 +125,11 @@ def _render(tokenizer, row: dict, prompt_only: bool = False) -> str:
     return "" if prompt_only else row["text"]
 
 
+def render_row(tokenizer, row: dict) -> str:
+    """A converted row exactly as training will tokenize it (for previews)."""
+    return _render(tokenizer, {k: v for k, v in row.items() if not k.startswith("__")})
+
+
 def _rows_of(batch: dict):
     keys = [k for k in batch if not k.startswith("__")]
     return ({k: batch[k][pos] for k in keys} for pos in range(len(batch[keys[0]])))

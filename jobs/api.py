@@ -28,20 +28,24 @@ class JobQueue:
 
     def submit(
         self,
-        config: str | Path,
+        config: str | Path | dict,
         owner: str = "local",
         token: str | None = None,
         overrides: list[str] | None = None,
         name: str | None = None,
     ) -> str:
-        """Validate a RunConfig, give it a run folder, queue it; returns the run id."""
+        """Validate a RunConfig (a YAML path or a parsed mapping), give it a run folder, queue it."""
         from trainers import config as config_mod
 
-        cfg = config_mod.load(config, overrides)
+        if isinstance(config, dict):
+            cfg = config_mod.from_dict(config_mod.apply_overrides(config, overrides or []))
+            name = name or cfg.method
+        else:
+            cfg = config_mod.load(config, overrides)
         for key in ("hub_token", "token", "hf_token"):
             if key in cfg.training:
                 raise JobError(f"Remove training.{key}: tokens never go in a config.")
-        run_id = self.store.add(owner, name or Path(config).stem, "")
+        run_id = self.store.add(owner, name or Path(str(config)).stem, "")
         run_dir = self.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         config_mod.dump(cfg, run_dir / "config.yaml", f"# Queued run {run_id}\n")

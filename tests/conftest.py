@@ -15,6 +15,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("STUDIO_QUIET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+PLANTED_TOKEN = "hf_planted_in_the_environment_0123456789"
+os.environ["HF_TOKEN"] = PLANTED_TOKEN  # every run inherits it; none may write it anywhere (see below)
 
 from fakehub.fixture import fake_hub, fake_hub_env  # noqa: E402, F401 - the loopback fake Hub, after the env is set
 
@@ -67,3 +69,17 @@ def fake_hub_model(model_dir, repo_id):
         (repo / "refs").mkdir(parents=True, exist_ok=True)
         (repo / "refs" / "main").write_text(sha)
     return repo_id
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_token_on_disk(tmp_path_factory):
+    """After all tests, no file under STUDIO_HOME or any test's folder holds the planted token."""
+    yield
+    roots = [Path(os.environ["STUDIO_HOME"]), tmp_path_factory.getbasetemp()]
+    leaks = [
+        str(path)
+        for root in roots
+        for path in root.rglob("*")
+        if path.is_file() and not path.is_symlink() and PLANTED_TOKEN.encode() in path.read_bytes()
+    ]
+    assert not leaks, f"the HF token was written to {leaks[:5]}"

@@ -1,0 +1,42 @@
+"""Who is using the app, with which token, and whether they may launch runs.
+
+On a Space with `hf_oauth: true`, the signed-in user owns their runs and their OAuth token goes to the
+run's process through its environment only.  Locally the owner is "local" and the token is HF_TOKEN or
+the cached login.  STUDIO_ALLOWED_USERS (comma-separated users or orgs) restricts who may train.
+"""
+
+from __future__ import annotations
+
+import os
+
+MOCK_TOKEN = "mock-oauth-token-for-local-dev"  # what gradio's local OAuth mock hands out (STACK_NOTES)
+
+
+def on_space_with_oauth() -> bool:
+    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+
+
+def identity(profile=None, oauth_token=None) -> tuple[str | None, str | None]:
+    """(owner, token). owner is None when a Space visitor has not signed in."""
+    if profile is not None:
+        owner = profile.get("preferred_username") or getattr(profile, "username", None)
+        token = getattr(oauth_token, "token", None)
+        return owner, (None if token == MOCK_TOKEN else token) or os.environ.get("HF_TOKEN")
+    if on_space_with_oauth():
+        return None, None
+    from huggingface_hub import get_token
+
+    return "local", get_token()
+
+
+def may_launch(owner: str | None, profile=None) -> str | None:
+    """None when allowed, else the one sentence that explains why not."""
+    if owner is None:
+        return "Sign in with Hugging Face (button at the top) to start runs; browsing needs no sign-in."
+    allowed = {x.strip().lower() for x in os.environ.get("STUDIO_ALLOWED_USERS", "").split(",") if x.strip()}
+    if not allowed:
+        return None
+    orgs = {o.get("name", o.get("preferred_username", "")).lower() for o in (profile or {}).get("orgs", []) or []}
+    if owner.lower() in allowed or orgs & allowed:
+        return None
+    return f"This Space only lets {', '.join(sorted(allowed))} start runs; duplicate it to train with your own GPU."

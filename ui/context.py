@@ -1,0 +1,52 @@
+"""What every tab shares: where runs live, the queue, and what this deployment allows.
+
+Built once per app in app.py and passed to each tab; it holds no per-user state (that lives in gr.State
+and in the run store, keyed by owner).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from jobs.api import JobQueue
+from jobs.runner import Worker, studio_home
+
+ROOT = Path(__file__).resolve().parent.parent
+RECIPES = ROOT / "templates" / "recipes"
+DEMO_SFT = ROOT / "data" / "demo" / "sft_train.jsonl"
+DEMO_DPO = ROOT / "data" / "demo" / "dpo_train.jsonl"
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
+    name, _, port = host.partition(":")
+    try:
+        socket.create_connection((name, int(port or 443)), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+@dataclass
+class AppContext:
+    home: Path = field(default_factory=studio_home)
+    online: bool = field(default_factory=hub_reachable)
+    worker: Worker | None = None
+    queue: JobQueue = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        self.home = Path(self.home)
+        if self.queue is None:
+            self.queue = JobQueue(self.home, worker=self.worker)
+
+    @property
+    def default_model(self) -> str:
+        return "HuggingFaceTB/SmolLM2-135M-Instruct" if self.online else "demo-tiny"
+
+    def recipes(self) -> list[str]:
+        return sorted(p.stem for p in RECIPES.glob("*.yaml"))

@@ -1,0 +1,96 @@
+"""Playground: the base model and the adapter answer the same message side by side, streamed."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from trainers.errors import StudioError
+from ui import auth
+from ui.context import AppContext
+
+
+def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[str, str]:
+    """(base model, adapter path or Hub id) from a run id of mine or a Hub adapter id."""
+    import json
+
+    choice = (choice or "").strip()
+    if not choice:
+        raise StudioError("Pick a finished run or enter a Hub adapter id.")
+    run = ctx.queue.store.get(choice, owner) if owner else None
+    if run is not None:
+        adapter = Path(run.run_dir) / "adapter"
+        if not (adapter / "adapter_config.json").exists():
+            raise StudioError(f"Run {choice} has no adapter yet: it appears when the run succeeds.")
+        base = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
+        return base, str(adapter)
+    from peft import PeftConfig
+
+    try:
+        return PeftConfig.from_pretrained(choice).base_model_name_or_path, choice
+    except Exception as exc:  # noqa: BLE001
+        raise StudioError(f"{choice!r} is neither one of your runs nor a loadable adapter on the Hub.") from exc
+
+
+def stream_reply(model, tokenizer, message: str, temperature: float, max_new_tokens: int):
+    from transformers import TextIteratorStreamer
+
+    inputs = tokenizer.apply_chat_template(
+        [{"role": "user", "content": message}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    kwargs = dict(
+        **inputs,
+        max_new_tokens=int(max_new_tokens),
+        streamer=streamer,
+        do_sample=temperature > 0,
+        **({"temperature": float(temperature)} if temperature > 0 else {}),
+    )
+    threading.Thread(target=model.generate, kwargs=kwargs, daemon=True).start()
+    text = ""
+    for piece in streamer:
+        text += piece
+        yield text
+
+
+def compare(ctx: AppContext, choice: str, message: str, temperature: float, max_new_tokens: int, owner: str | None):
+    """Yields (base reply, adapter reply) as both stream, same sampling settings for both."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from trainers.models import resolve_model_path
+
+    base_id, adapter = resolve_adapter(ctx, choice, owner)
+    tokenizer = AutoTokenizer.from_pretrained(adapter)
+    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_id))
+    tuned = PeftModel.from_pretrained(model, adapter)
+    base_text = ""
+    with tuned.disable_adapter():
+        for base_text in stream_reply(tuned, tokenizer, message, temperature, max_new_tokens):
+            yield base_text, ""
+    for tuned_text in stream_reply(tuned, tokenizer, message, temperature, max_new_tokens):
+        yield base_text, tuned_text
+
+
+def build(ctx: AppContext, gr, selected_run):
+    with gr.Tab("Playground"):
+        with gr.Row():
+            choice = gr.Textbox(label="Run id (of yours) or Hub adapter id", scale=3)
+            temperature = gr.Slider(0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")
+            max_new = gr.Slider(8, 1024, value=64, step=8, label="Max new tokens")
+        message = gr.Textbox(label="Message", value="What is the opposite of hot?")
+        go = gr.Button("Ask both", variant="primary")
+        with gr.Row():
+            base_out = gr.Textbox(label="Base model", lines=6)
+            tuned_out = gr.Textbox(label="With the adapter", lines=6)
+        selected_run.change(lambda r: r, selected_run, choice, api_name=False)
+
+        def ask(choice, message, temperature, max_new, profile: gr.OAuthProfile | None = None):
+            owner, _ = auth.identity(profile)
+            try:
+                yield from compare(ctx, choice, message, temperature, max_new, owner)
+            except StudioError as exc:
+                raise gr.Error(str(exc)) from exc
+
+        go.click(ask, [choice, message, temperature, max_new], [base_out, tuned_out], api_name="compare")
+    return {"choice": choice, "go": go}

@@ -1,0 +1,197 @@
+"""Train tab: method, model, PEFT kind and the main numbers as real inputs; a YAML editor for the rest."""
+
+from __future__ import annotations
+
+import yaml
+
+from trainers.errors import StudioError
+from ui import auth
+from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
+
+PEFT_KINDS = {  # label -> (peft.type, model.quantization)
+    "LoRA": ("lora", "none"),
+    "QLoRA 4-bit": ("lora", "4bit"),
+    "QLoRA 8-bit": ("lora", "8bit"),
+    "DoRA": ("dora", "none"),
+    "Full fine-tuning": ("none", "none"),
+}
+METHODS = ["SFT", "DPO", "SFT→DPO"]
+
+
+def preset_yaml(name: str) -> str:
+    path = RECIPES / f"{name}.yaml"
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
+def fields_to_yaml(method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, r):
+    """The form as RunConfig YAML; SFT→DPO is two documents, the second starting from the first."""
+    peft_type, quant = PEFT_KINDS[peft_kind]
+    training = {"learning_rate": float(lr), "per_device_train_batch_size": int(batch), "max_length": int(max_length)}
+    if max_steps and int(max_steps) > 0:
+        training["max_steps"] = int(max_steps)
+    else:
+        training["num_train_epochs"] = float(epochs)
+
+    def doc(kind, source, extra=None):
+        return {
+            "method": kind,
+            "model": {"name_or_path": model, "quantization": quant},
+            "peft": {"type": peft_type, "r": int(r), "lora_alpha": int(r) * 2},
+            "data": {"source": source, "eval_size": 0.1},
+            "training": {**training, **(extra or {})},
+            **({"init_from": "previous"} if kind == "dpo" and method == "SFT→DPO" else {}),
+        }
+
+    docs = []
+    if method in ("SFT", "SFT→DPO"):
+        docs.append(doc("sft", data_source))
+    if method in ("DPO", "SFT→DPO"):
+        docs.append(doc("dpo", pref_source, {"learning_rate": float(lr) / 10}))
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def parse_yaml(text: str) -> list[dict]:
+    try:
+        docs = [d for d in yaml.safe_load_all(text or "") if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise StudioError(f"The config is not valid YAML{where}: fix the syntax there.") from exc
+    if not docs or not all(isinstance(d, dict) for d in docs):
+        raise StudioError("The config is empty: pick a preset or fill in the form, then build the config.")
+    return docs
+
+
+def submit_run(ctx: AppContext, text: str, owner: str | None, token: str | None, profile=None) -> list[str]:
+    """Queue every document of the YAML; `init_from: previous` points at the run queued just before."""
+    refusal = auth.may_launch(owner, profile)
+    if refusal:
+        raise StudioError(refusal)
+    from trainers import config as config_mod
+
+    docs = parse_yaml(text)
+    for doc in docs:  # validate all before queueing any
+        check = dict(doc)
+        if check.get("init_from") == "previous":
+            check["init_from"] = None
+        config_mod.from_dict(check)
+    ids: list[str] = []
+    for doc in docs:
+        if doc.get("init_from") == "previous":
+            if not ids:
+                raise StudioError("init_from: previous needs a run before it in the same config.")
+            doc = {**doc, "init_from": ctx.queue.get(ids[-1], owner).run_dir}
+        ids.append(ctx.queue.submit(doc, owner=owner, token=token))
+    return ids
+
+
+def cli_command(text: str) -> str:
+    docs = parse_yaml(text)
+    lines = ["# Save each document as its own file, then:"]
+    for i, doc in enumerate(docs):
+        name = f"run{i + 1}-{doc.get('method', 'sft')}.yaml"
+        if doc.get("init_from") == "previous":
+            lines.append(f"# (set init_from in {name} to the previous run folder)")
+        lines.append(f"python -m trainers train {name}")
+    return "\n".join(lines) + "\n\n" + text
+
+
+def estimate(text: str) -> str:
+    """Trainable/total parameters (from the model config, no weights downloaded) and a rough memory figure."""
+    from trainers import config as config_mod
+    from trainers.models import resolve_model_path
+
+    doc = dict(parse_yaml(text)[0])
+    doc.pop("init_from", None)
+    cfg = config_mod.from_dict(doc)
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    model_config = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name_or_path), revision=cfg.model.revision)
+    with init_empty_weights():
+        model = AutoModelForCausalLM.from_config(model_config)
+    total = sum(p.numel() for p in model.parameters())
+    if cfg.peft.type == "none":
+        trainable = total
+    else:
+        linears = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in n]
+        trainable = sum(cfg.peft.r * (m.in_features + m.out_features) for m in linears)
+    weight_bytes = {"none": 2.0, "8bit": 1.05, "4bit": 0.55}[cfg.model.quantization]
+    hidden = getattr(model_config, "hidden_size", 1024)
+    layers = getattr(model_config, "num_hidden_layers", 12)
+    vocab = getattr(model_config, "vocab_size", 32000)
+    tokens = cfg.training.get("per_device_train_batch_size", 4) * cfg.training.get("max_length", 1024)
+    activations = tokens * hidden * layers * 2 * (4 if cfg.training.get("gradient_checkpointing") else 16)
+    logits = tokens * vocab * 4
+    memory = total * weight_bytes + trainable * 16 + activations + logits
+    return (
+        f"**Trainable parameters:** {trainable:,} of {total:,} ({100 * trainable / total:.2f} %)  \n"
+        f"**Rough peak memory:** {memory / 2**30:.1f} GiB (weights, optimizer state, activations, logits; "
+        "a full estimate per Spaces tier is a separate feature)"
+    )
+
+
+def build(ctx: AppContext, gr, selected_run, demo_default: bool):
+    with gr.Tab("Train"):
+        with gr.Row():
+            preset = gr.Dropdown(ctx.recipes(), label="Preset (templates/recipes)", value=None)
+            method = gr.Radio(METHODS, value="SFT", label="Method")
+            peft_kind = gr.Dropdown(list(PEFT_KINDS), value="LoRA", label="Adapter")
+        with gr.Row():
+            model = gr.Textbox(ctx.default_model, label="Base model (Hub id or local path)")
+            data_source = gr.Textbox(str(DEMO_SFT) if demo_default else "trl-lib/Capybara", label="SFT data")
+            pref_source = gr.Textbox(
+                str(DEMO_DPO) if demo_default else "trl-lib/ultrafeedback_binarized", label="DPO preference data"
+            )
+        with gr.Row():
+            lr = gr.Number(5e-3 if demo_default else 2e-4, label="Learning rate", minimum=0)
+            epochs = gr.Number(1, label="Epochs", minimum=0)
+            max_steps = gr.Number(200 if demo_default else 0, label="Max steps (0 = use epochs)", precision=0)
+            batch = gr.Slider(1, 64, value=8, step=1, label="Batch size per device")
+            max_length = gr.Slider(64, 8192, value=128 if demo_default else 1024, step=64, label="Max length")
+            rank = gr.Slider(1, 256, value=64 if demo_default else 16, step=1, label="LoRA rank")
+        build_btn = gr.Button("Build config from the form")
+        config = gr.Code(language="yaml", label="RunConfig (editable; every TRL option goes under training:)")
+        with gr.Row():
+            estimate_btn = gr.Button("Estimate parameters and memory")
+            cli_btn = gr.Button("Show CLI command")
+            start = gr.Button("Start", variant="primary")
+        info = gr.Markdown()
+        cli = gr.Code(language="shell", label="Equivalent command", visible=True)
+
+        form = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, rank]
+        build_btn.click(fields_to_yaml, form, config, api_name="build_config")
+        preset.change(preset_yaml, preset, config, api_name=False)
+        estimate_btn.click(_safe(estimate), config, info, api_name="estimate")
+        cli_btn.click(_safe(cli_command), config, cli, api_name=False)
+
+        def start_run(text, _selected, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None):
+            owner, token = auth.identity(profile, oauth)
+            try:
+                ids = submit_run(ctx, text, owner, token, profile)
+            except StudioError as exc:
+                raise gr.Error(str(exc)) from exc
+            return f"Queued {', '.join(ids)} — follow it on the Runs tab.", ids[-1]
+
+        start.click(start_run, [config, selected_run], [info, selected_run], api_name=False)
+    return {"config": config, "build": build_btn, "start": start, "info": info}
+
+
+def _safe(fn):
+    """Handlers raise StudioError; the page shows its sentence, never a traceback."""
+
+    def wrapped(*args):
+        import gradio as gr
+
+        try:
+            return fn(*args)
+        except StudioError as exc:
+            raise gr.Error(str(exc)) from exc
+        except Exception as exc:  # noqa: BLE001 - e.g. a Hub id that does not exist
+            from trainers.errors import user_message
+
+            raise gr.Error(user_message(exc)) from exc
+
+    wrapped.__name__ = fn.__name__
+    return wrapped
