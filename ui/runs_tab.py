@@ -50,18 +50,19 @@ def run_status(ctx: AppContext, run_id: str, owner: str | None) -> dict:
     summary = monitor.read_summary(Path(run.run_dir))
     latest = {k: v for k, v in (train[-1] if train else {}).items() if k != "time"}
     max_steps = _max_steps(run.run_dir)
+    step = max(latest.get("step", 0), summary.get("global_step") or 0)
     progress = eta = None
-    if train and max_steps:
-        step = train[-1]["step"]
-        progress = round(min(1.0, step / max_steps), 4)
-        elapsed = train[-1]["time"] - (run.started_at or train[-1]["time"])
-        eta = round(elapsed / step * (max_steps - step), 1) if step and run.status == "running" else 0.0
+    if max_steps:
+        progress = 1.0 if run.status == "succeeded" else round(min(1.0, step / max_steps), 4)
+        if train and step and run.status == "running":
+            elapsed = train[-1]["time"] - (run.started_at or train[-1]["time"])
+            eta = round(elapsed / step * (max_steps - step), 1)
     return {
         "run_id": run.id,
         "status": run.status,
         "error": run.error,
         "exit_reason": run.exit_reason,
-        "step": latest.get("step", 0),
+        "step": step,
         "max_steps": max_steps,
         "progress": progress,
         "eta_s": eta,

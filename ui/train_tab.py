@@ -29,6 +29,7 @@ def fields_to_yaml(method, model, peft_kind, data_source, pref_source, lr, epoch
     training = {"learning_rate": float(lr), "per_device_train_batch_size": int(batch), "max_length": int(max_length)}
     if max_steps and int(max_steps) > 0:
         training["max_steps"] = int(max_steps)
+        training["logging_steps"] = max(1, min(10, int(max_steps) // 20))
     else:
         training["num_train_epochs"] = float(epochs)
 
@@ -111,12 +112,14 @@ def estimate(text: str) -> str:
     model_config = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name_or_path), revision=cfg.model.revision)
     with init_empty_weights():
         model = AutoModelForCausalLM.from_config(model_config)
-    total = sum(p.numel() for p in model.parameters())
+    tied = getattr(model_config.get_text_config(), "tie_word_embeddings", False)
+    base = sum(p.numel() for n, p in model.named_parameters() if not (tied and n == "lm_head.weight"))
     if cfg.peft.type == "none":
-        trainable = total
+        trainable = total = base
     else:
         linears = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in n]
         trainable = sum(cfg.peft.r * (m.in_features + m.out_features) for m in linears)
+        total = base + trainable  # as the trainer counts it: base plus adapter
     weight_bytes = {"none": 2.0, "8bit": 1.05, "4bit": 0.55}[cfg.model.quantization]
     hidden = getattr(model_config, "hidden_size", 1024)
     layers = getattr(model_config, "num_hidden_layers", 12)
@@ -124,10 +127,10 @@ def estimate(text: str) -> str:
     tokens = cfg.training.get("per_device_train_batch_size", 4) * cfg.training.get("max_length", 1024)
     activations = tokens * hidden * layers * 2 * (4 if cfg.training.get("gradient_checkpointing") else 16)
     logits = tokens * vocab * 4
-    memory = total * weight_bytes + trainable * 16 + activations + logits
+    memory = base * weight_bytes + trainable * 16 + activations + logits
     return (
         f"**Trainable parameters:** {trainable:,} of {total:,} ({100 * trainable / total:.2f} %)  \n"
-        f"**Rough peak memory:** {memory / 2**30:.1f} GiB (weights, optimizer state, activations, logits; "
+        f"**Rough peak memory:** {memory / 2**30:.2f} GiB (weights, optimizer state, activations, logits; "
         "a full estimate per Spaces tier is a separate feature)"
     )
 
