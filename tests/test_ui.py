@@ -12,7 +12,7 @@ import app
 from jobs.runner import Worker
 from trainers import config as config_mod
 from trainers.errors import StudioError
-from ui import auth, data_tab, runs_tab, train_tab
+from ui import auth, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import DEMO_DPO, DEMO_SFT, AppContext
 
 DEMO = (RECIPES / "demo-sft.yaml").read_text()
@@ -109,6 +109,11 @@ def test_sft_then_dpo_queues_two_linked_runs(ctx):
     loss, lr, rewards = runs_tab.curves(ctx, dpo_id, "local")
     assert len(loss) and len(lr) and set(rewards["series"]) == {"accuracies", "margins"}
     assert runs_tab.adapter_zip(ctx, sft_id, "local").endswith(".zip")
+    replies = list(playground_tab.compare(ctx, sft_id, "Please greet Ada.", 0.0, 8, "local"))
+    base, tuned = replies[-1]
+    assert len(replies) > 2 and base and tuned  # both streamed, token by token
+    with pytest.raises(StudioError, match="neither one of your runs"):
+        list(playground_tab.compare(ctx, sft_id, "hi", 0.0, 8, "someone-else"))
 
 
 def test_data_check_previews_rows_under_the_chat_template(demo_model_dir):
