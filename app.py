@@ -65,10 +65,10 @@ def build(ctx: AppContext | None = None) -> gr.Blocks:
                 "the shipped demo datasets are preselected. A demo SFT finishes in about a minute on a CPU."
             )
         selected_run = gr.State(None)
-        data_tab.build(ctx, gr, demo_default)
-        train_tab.build(ctx, gr, selected_run, demo_default)
-        runs_tab.build(ctx, gr, selected_run)
-        playground_tab.build(ctx, gr, selected_run)
+        data_tab.build(ctx, demo_default)
+        train_tab.build(ctx, selected_run, demo_default)
+        runs_tab.build(ctx, selected_run)
+        playground_tab.build(ctx, selected_run)
         _api(ctx)
     return demo
 

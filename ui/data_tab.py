@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gradio as gr
+
 from trainers.errors import StudioError, user_message
 from ui.context import DEMO_SFT, AppContext
 
@@ -56,7 +58,7 @@ def check_data(
     return f"{info['format']} — {info['evidence']}", preview, report
 
 
-def build(ctx: AppContext, gr, demo_default: bool):
+def build(ctx: AppContext, demo_default: bool):
     with gr.Tab("Data"):
         with gr.Row():
             source = gr.Textbox(

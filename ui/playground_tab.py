@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import gradio as gr
+
 from trainers.errors import StudioError
 from ui import auth
 from ui.context import AppContext
@@ -72,7 +74,7 @@ def compare(ctx: AppContext, choice: str, message: str, temperature: float, max_
         yield base_text, tuned_text
 
 
-def build(ctx: AppContext, gr, selected_run):
+def build(ctx: AppContext, selected_run):
     with gr.Tab("Playground"):
         with gr.Row():
             choice = gr.Textbox(label="Run id (of yours) or Hub adapter id", scale=3)

@@ -7,6 +7,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import gradio as gr
 import pandas as pd
 
 from jobs import monitor
@@ -104,7 +105,17 @@ def adapter_zip(ctx: AppContext, run_id: str, owner: str) -> str:
     return shutil.make_archive(str(target), "zip", adapter)
 
 
-def build(ctx: AppContext, gr, selected_run):
+def _seed(*series: str) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "step": pd.Series([None] * len(series), dtype="float64"),
+            "value": pd.Series([None] * len(series), dtype="float64"),
+            "series": list(series),
+        }
+    )
+
+
+def build(ctx: AppContext, selected_run):
     with gr.Tab("Runs"):
         table = gr.Dataframe(headers=COLUMNS, interactive=False, label="My runs (newest first)")
         with gr.Row():
@@ -115,9 +126,17 @@ def build(ctx: AppContext, gr, selected_run):
             download = gr.Button("Download adapter (.zip)")
         status = gr.Markdown()
         with gr.Row():
-            loss_plot = gr.LinePlot(x="step", y="value", color="series", title="Loss", height=260)
-            lr_plot = gr.LinePlot(x="step", y="value", color="series", title="Learning rate", height=260)
-            reward_plot = gr.LinePlot(x="step", y="value", color="series", title="DPO rewards", height=260)
+            # The chart fixes its axis types and colour domain from its first data, so it starts with a typed,
+            # point-free frame naming every series it may ever show (held-out loss appears later).
+            loss_plot = gr.LinePlot(
+                _seed("train", "held-out"), x="step", y="value", color="series", title="Loss", height=260
+            )
+            lr_plot = gr.LinePlot(
+                _seed("learning rate"), x="step", y="value", color="series", title="Learning rate", height=260
+            )
+            reward_plot = gr.LinePlot(
+                _seed("accuracies", "margins"), x="step", y="value", color="series", title="DPO rewards", height=260
+            )
         log = gr.Code(label="train.log (tail)", language=None, lines=12)
         file_out = gr.File(label="Adapter")
         timer = gr.Timer(2.0)
@@ -128,15 +147,13 @@ def build(ctx: AppContext, gr, selected_run):
             if not run_id and len(runs):
                 run_id = runs.iloc[0]["run"]
             if not run_id or not owner:
-                empty = pd.DataFrame(columns=["step", "value", "series"])
-                return runs, run_id, "No run selected.", empty, empty, empty, ""
+                return runs, run_id, "No run selected.", gr.skip(), gr.skip(), gr.skip(), ""
             try:
                 state = run_status(ctx, run_id, owner)
                 loss, lr, rewards = curves(ctx, run_id, owner)
                 text = ctx.queue.log_tail(run_id, owner, 6000)
             except StudioError as exc:
-                empty = pd.DataFrame(columns=["step", "value", "series"])
-                return runs, run_id, str(exc), empty, empty, empty, ""
+                return runs, run_id, str(exc), gr.skip(), gr.skip(), gr.skip(), ""
             bar = ""
             if state["progress"] is not None:
                 filled = int(state["progress"] * 30)
@@ -149,7 +166,9 @@ def build(ctx: AppContext, gr, selected_run):
                 + f"  {bar}"
                 + (f"  \n{state['error']}" if state["error"] else "")
             )
-            return runs, run_id, md, loss, lr, rewards, text
+            # An empty frame has no numeric columns and would fix the chart's axes as categories: skip it.
+            plots = [frame if len(frame) else gr.skip() for frame in (loss, lr, rewards)]
+            return runs, run_id, md, *plots, text
 
         outputs = [table, run_box, status, loss_plot, lr_plot, reward_plot, log]
         timer.tick(refresh, [run_box], outputs, api_name=False, show_progress="hidden")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gradio as gr
 import yaml
 
 from trainers.errors import StudioError
@@ -135,7 +136,7 @@ def estimate(text: str) -> str:
     )
 
 
-def build(ctx: AppContext, gr, selected_run, demo_default: bool):
+def build(ctx: AppContext, selected_run, demo_default: bool):
     with gr.Tab("Train"):
         with gr.Row():
             preset = gr.Dropdown(ctx.recipes(), label="Preset (templates/recipes)", value=None)
@@ -185,8 +186,6 @@ def _safe(fn):
     """Handlers raise StudioError; the page shows its sentence, never a traceback."""
 
     def wrapped(*args):
-        import gradio as gr
-
         try:
             return fn(*args)
         except StudioError as exc:
