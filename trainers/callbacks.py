@@ -10,6 +10,8 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from trainers.metrics_file import read_metrics
+
 # Keys the trainer logs that are not per-step metrics.
 _SKIP = {"total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
 
@@ -18,15 +20,8 @@ def truncate_metrics(path: Path, last_step: int) -> int:
     """Drop records logged after `last_step` (they will be logged again on resume); returns rows kept."""
     if not path.exists():
         return 0
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a half-written last line from a killed process
-        if row.get("step", 0) <= last_step:
-            kept.append(line)
-    path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    kept = [row for row in read_metrics(path) if row.get("step", 0) <= last_step]
+    path.write_text("".join(json.dumps(row) + "\n" for row in kept), encoding="utf-8")
     return len(kept)
 
 

@@ -6,6 +6,7 @@ adapter/, checkpoints/.
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from trainers import config as config_mod
 from trainers.errors import ConfigError, user_message
+from trainers.metrics_file import read_metrics
 
 log = logging.getLogger("trainers")
 SECRET_KEYS = ("hub_token", "token", "hf_token")
@@ -130,15 +132,8 @@ def _peak_memory(hw: dict) -> dict:
 
 def _last_logged(metrics_path: Path) -> dict:
     last: dict = {}
-    if metrics_path.exists():
-        for line in metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            for key, value in row.items():
-                if key not in ("step", "epoch", "time"):
-                    last[key] = value
+    for row in read_metrics(metrics_path):
+        last.update({k: v for k, v in row.items() if k not in ("step", "epoch", "time")})
     return last
 
 
@@ -232,7 +227,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     elif metrics_path.exists():
         metrics_path.unlink()
 
-    builder = __import__(f"trainers.{cfg.method}", fromlist=["build"])
+    builder = importlib.import_module(f"trainers.{cfg.method}")
     trainer, plan = builder.build(model, tokenizer, args, train_ds, eval_ds, fmt, peft_cfg, callbacks)
     counts = models.parameter_counts(trainer.model)
     log.info("Loss mask: %s; parameters: %s", plan["loss_mask"], counts)
@@ -259,6 +254,8 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     tokenizer.save_pretrained(adapter_dir)
 
     final = {"train_loss": result.training_loss, **_last_logged(metrics_path)}
+    if eval_before is None and last_ckpt:  # resumed: the first attempt logged it at step 0
+        eval_before = next((r for r in read_metrics(metrics_path) if r.get("step") == 0 and "eval_loss" in r), None)
     if eval_before:
         final["eval_loss_before"] = eval_before.get("eval_loss")
     if eval_after:
