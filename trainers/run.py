@@ -23,6 +23,15 @@ from trainers.metrics_file import read_metrics
 
 log = logging.getLogger("trainers")
 SECRET_KEYS = ("hub_token", "token", "hf_token")
+# Decided at run time for this machine (not written into config.yaml); recorded in summary.json.
+RUNTIME_KEYS = (
+    "use_cpu",
+    "bf16",
+    "gradient_checkpointing",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "per_device_eval_batch_size",
+)
 
 
 def default_run_dir(config_path: Path) -> Path:
@@ -118,6 +127,31 @@ def runtime_training_args(cfg, hw: dict, run_dir: Path, has_eval: bool) -> dict:
     if not has_eval:
         args["eval_strategy"] = "no"
     args["output_dir"] = str(run_dir / "checkpoints")
+    return one_packed_row_per_pass(cfg, args)
+
+
+def one_packed_row_per_pass(cfg, args: dict) -> dict:
+    """Padding-free packing flattens a batch of packed rows into one sequence. FlashAttention handles that
+    as separate sequences; every other kernel (sdpa, eager, all of CPU) computes attention over the whole
+    flattened batch, (batch x max_length)^2 instead of batch x max_length^2. Without FlashAttention feed the
+    packed rows one per forward pass: per-device batch 1 x accumulation B is the same optimizer step (same
+    rows, tokens and token-normalised loss) at a fraction of the attention cost (bench/README.md)."""
+    padding_free = args.get("padding_free") or (
+        args.get("packing") and args.get("packing_strategy", "bfd") in ("bfd", "bfd_split")
+    )
+    flash = (cfg.model.attn_implementation or "").startswith("flash")
+    batch = int(args.get("per_device_train_batch_size", 8))
+    if cfg.method != "sft" or not padding_free or flash or batch == 1:
+        return args
+    args["per_device_train_batch_size"] = 1
+    args["gradient_accumulation_steps"] = int(args.get("gradient_accumulation_steps", 1)) * batch
+    args["per_device_eval_batch_size"] = 1
+    log.info(
+        "Packed rows go one per forward pass (batch 1 x accumulation %s, same optimizer step): without "
+        "FlashAttention a padding-free batch would attend across all %s rows.",
+        args["gradient_accumulation_steps"],
+        batch,
+    )
     return args
 
 
@@ -231,7 +265,17 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     trainer, plan = builder.build(model, tokenizer, args, train_ds, eval_ds, fmt, peft_cfg, callbacks)
     counts = models.parameter_counts(trainer.model)
     log.info("Loss mask: %s; parameters: %s", plan["loss_mask"], counts)
-    summary.update({"data": data_info, **plan, **counts, "init_from": init_source, "model_path": model_path})
+    runtime = {k: args[k] for k in RUNTIME_KEYS if k in args}
+    summary.update(
+        {
+            "data": data_info,
+            **plan,
+            **counts,
+            "init_from": init_source,
+            "model_path": model_path,
+            "runtime_training": runtime,
+        }
+    )
     write_json(summary_path, summary)
 
     eval_before = None
