@@ -46,6 +46,16 @@ def demo_model_dir():
     return Path(resolve_model_path("demo-tiny"))
 
 
+@pytest.fixture
+def home(tmp_path, demo_model_dir, monkeypatch):
+    """A fresh STUDIO_HOME for one test, reusing the session's demo model."""
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "demo-tiny").symlink_to(demo_model_dir)
+    monkeypatch.setenv("STUDIO_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def sft_then_dpo(tmp_path_factory, demo_model_dir):
     """The shipped demo-sft-then-dpo recipe, run once: (sft_run_dir, dpo_run_dir)."""

@@ -104,12 +104,8 @@ def _save(page, tmp_path: Path, name: str) -> Path:
 
 
 @pytest.fixture
-def studio(tmp_path, demo_model_dir, monkeypatch):
+def studio(home, monkeypatch):
     """The app on a free loopback port with its own STUDIO_HOME and run worker; yields (url, ctx)."""
-    home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    (home / "models" / "demo-tiny").symlink_to(demo_model_dir)  # reuse the built demo model
-    monkeypatch.setenv("STUDIO_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the page preselects the offline demo model and data
 
     import app

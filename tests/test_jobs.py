@@ -27,15 +27,6 @@ LONG = [
 SECRET = "hf_planted_secret_token_123"
 
 
-@pytest.fixture
-def home(tmp_path, demo_model_dir, monkeypatch):
-    home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    (home / "models" / "demo-tiny").symlink_to(demo_model_dir)  # reuse the built demo model
-    monkeypatch.setenv("STUDIO_HOME", str(home))
-    return home
-
-
 def wait_for(predicate, timeout=180, every=0.2):
     deadline = time.time() + timeout
     while time.time() < deadline:

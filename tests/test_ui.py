@@ -20,11 +20,7 @@ QUICK = DEMO.replace("max_steps: 400", "max_steps: 40").replace("logging_steps: 
 
 
 @pytest.fixture
-def ctx(tmp_path, demo_model_dir, monkeypatch):
-    home = tmp_path / "home"
-    (home / "models").mkdir(parents=True)
-    (home / "models" / "demo-tiny").symlink_to(demo_model_dir)
-    monkeypatch.setenv("STUDIO_HOME", str(home))
+def ctx(home):
     worker = Worker(home, poll_s=0.2)
     return AppContext(home=home, worker=worker, online=False)
 
