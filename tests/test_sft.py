@@ -26,6 +26,7 @@ def test_sft_lowers_held_out_loss_and_trains_the_adapter(sft_then_dpo):
     assert summary["status"] == "succeeded" and summary["loss_mask"] == "assistant_only"
     final = summary["final_metrics"]
     assert final["eval_loss"] < final["eval_loss_before"] - 3.0
+    assert final["train_runtime"] > 0 and final["last_logged_step"] == summary["global_step"]
     assert 0 < summary["trainable_params"] < summary["total_params"]
     assert summary["tokens_seen"] > 0 and summary["peak_rss_mb"] > 0
     rows = read_metrics(sft_dir)

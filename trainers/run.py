@@ -165,10 +165,10 @@ def _peak_memory(hw: dict) -> dict:
 
 
 def _last_logged(metrics_path: Path) -> dict:
-    last: dict = {}
-    for row in read_metrics(metrics_path):
-        last.update({k: v for k, v in row.items() if k not in ("step", "epoch", "time")})
-    return last
+    """The last logged training step's metrics (not a merge of stale keys from earlier rows)."""
+    train_rows = [row for row in read_metrics(metrics_path) if "loss" in row]
+    last = train_rows[-1] if train_rows else {}
+    return {f"last_logged_{k}" if k == "step" else k: v for k, v in last.items() if k not in ("epoch", "time")}
 
 
 def _check_same_run(run_dir: Path, resolved: dict) -> None:
@@ -297,7 +297,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
         trainer.save_model(str(adapter_dir))
     tokenizer.save_pretrained(adapter_dir)
 
-    final = {"train_loss": result.training_loss, **_last_logged(metrics_path)}
+    final = {**_last_logged(metrics_path), **result.metrics}  # train_runtime, train_loss, ... of this run
     if eval_before is None and last_ckpt:  # resumed: the first attempt logged it at step 0
         eval_before = next((r for r in read_metrics(metrics_path) if r.get("step") == 0 and "eval_loss" in r), None)
     if eval_before:
