@@ -12,6 +12,9 @@ import re
 from typing import Any
 
 ROLES = {"system", "user", "assistant", "tool"}
+CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "chat", "dialog")
+PROMPT_ALIASES = ("prompt", "question", "instruction", "query", "input", "problem")
+RESPONSE_ALIASES = ("completion", "response", "answer", "output", "solution")
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -43,6 +46,25 @@ def maybe_json(value: Any) -> Any:
         ):
             return decoded  # a JSON-encoded turn list/object, not text that happens to start with a bracket
     return value
+
+
+def first_present(names: list[str] | dict, aliases: tuple[str, ...]) -> str | None:
+    return next((c for c in aliases if c in names), None)
+
+
+def conversation_column(row: dict, turn_keys: tuple[str, str]) -> str | None:
+    """The first conversation column whose turns carry turn_keys ({role, content} or {from, value})."""
+    for col in CONVERSATION_COLUMNS:
+        turns = maybe_json(row.get(col))
+        is_turns = isinstance(turns, list) and turns and all(isinstance(t, dict) for t in turns)
+        if is_turns and all(k in turns[0] for k in turn_keys):
+            return col
+    return None
+
+
+def _turns_column(row: dict, turn_keys: tuple[str, str]) -> str:
+    """Where this row's conversation is; a bad row falls back to any conversation column (to report it)."""
+    return conversation_column(row, turn_keys) or first_present(row, CONVERSATION_COLUMNS)
 
 
 def _content(value: Any) -> tuple[str, str | None]:
@@ -118,14 +140,12 @@ def _tools(row):
 
 
 def messages(row, options):
-    col = next(c for c in ("messages", "conversations", "conversation", "chat", "dialog") if c in row)
-    msgs, error = normalise(row[col])
+    msgs, error = normalise(row[_turns_column(row, ("role", "content"))])
     return _result(msgs, error, options, **_tools(row))
 
 
 def sharegpt(row, options):
-    col = next(c for c in ("conversations", "messages", "conversation", "chat", "dialog") if c in row)
-    msgs, error = normalise(row[col], "from", "value", SHAREGPT_ROLES)
+    msgs, error = normalise(row[_turns_column(row, ("from", "value"))], "from", "value", SHAREGPT_ROLES)
     if row.get("system") and not (msgs and msgs[0]["role"] == "system"):
         msgs = [{"role": "system", "content": str(row["system"])}, *msgs]
     return _result(msgs, error, options, **_tools(row))
@@ -148,8 +168,8 @@ def alpaca(row, options):
 
 
 def pair(row, options):
-    prompt_col = next(c for c in ("prompt", "question", "instruction", "query", "input", "problem") if c in row)
-    reply_col = next(c for c in ("completion", "response", "answer", "output", "solution") if c in row)
+    prompt_col = first_present(row, PROMPT_ALIASES)
+    reply_col = first_present(row, RESPONSE_ALIASES)
     prompt, p_err = _content(row[prompt_col])
     if row.get("context"):  # dolly-style extra context
         prompt = f"{prompt}\n\n{row['context']}"
@@ -229,7 +249,7 @@ def _pair_result(prompt, chosen, rejected, error, options):
 
 
 def preference(row, options):
-    prompt_col = next(c for c in ("prompt", "question", "instruction", "query", "input", "problem") if c in row)
+    prompt_col = first_present(row, PROMPT_ALIASES)
     prompt, p_err = _as_messages(row[prompt_col], "user")
     if row.get("system") and not (prompt and prompt[0]["role"] == "system"):
         prompt = [{"role": "system", "content": str(row["system"])}, *prompt]
@@ -262,8 +282,7 @@ def implicit_preference(row, options):
 
 
 def sharegpt_preference(row, options):
-    col = next(c for c in ("conversations", "messages", "conversation") if c in row)
-    prompt, error = normalise(row[col], "from", "value", SHAREGPT_ROLES)
+    prompt, error = normalise(row[_turns_column(row, ("from", "value"))], "from", "value", SHAREGPT_ROLES)
     if row.get("system") and not (prompt and prompt[0]["role"] == "system"):
         prompt = [{"role": "system", "content": str(row["system"])}, *prompt]
     turns = []

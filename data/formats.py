@@ -12,14 +12,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from data import convert as cv
 from trainers.errors import DataError
-
-CONVERSATION_COLUMNS = ("messages", "conversations", "conversation", "chat", "dialog")
-PROMPT_ALIASES = ("prompt", "question", "instruction", "query", "input", "problem")
-RESPONSE_ALIASES = ("completion", "response", "answer", "output", "solution")
 
 
 @dataclass(frozen=True)
@@ -31,24 +26,8 @@ class Format:
     convert: Callable[[dict, dict], dict]  # (row, options) -> standard row (+ "__error")
 
 
-def _list_of_dicts(value: Any) -> list | None:
-    value = cv.maybe_json(value)
-    if isinstance(value, list) and value and all(isinstance(m, dict) for m in value):
-        return value
-    return None
-
-
 def _conversation_column(columns: list[str], row: dict, keys: tuple[str, str]) -> str | None:
-    for col in CONVERSATION_COLUMNS:
-        if col in columns:
-            turns = _list_of_dicts(row.get(col))
-            if turns and all(k in turns[0] for k in keys):
-                return col
-    return None
-
-
-def _first(columns: list[str], aliases: tuple[str, ...]) -> str | None:
-    return next((c for c in aliases if c in columns), None)
+    return cv.conversation_column({c: row.get(c) for c in columns}, keys)
 
 
 # --- detectors (columns, first row) -> evidence ------------------------------------------------
@@ -63,7 +42,7 @@ def _is_sharegpt_preference(columns, row):
 
 
 def _is_preference(columns, row):
-    prompt = _first(columns, PROMPT_ALIASES)
+    prompt = cv.first_present(columns, cv.PROMPT_ALIASES)
     if prompt and "chosen" in columns and "rejected" in columns:
         shape = "message lists" if isinstance(cv.maybe_json(row.get("chosen")), list) else "strings"
         return f"columns '{prompt}', 'chosen', 'rejected' ({shape}): an explicit prompt with a preferred and a rejected reply"
@@ -109,7 +88,7 @@ def _is_prompt_completion(columns, row):
 
 
 def _is_pair(columns, row):
-    prompt, response = _first(columns, PROMPT_ALIASES), _first(columns, RESPONSE_ALIASES)
+    prompt, response = cv.first_present(columns, cv.PROMPT_ALIASES), cv.first_present(columns, cv.RESPONSE_ALIASES)
     if prompt and response and prompt != response:
         return f"columns '{prompt}' (taken as the prompt) and '{response}' (taken as the reply)"
     return None
@@ -147,10 +126,6 @@ FORMATS = [
 ]
 BY_NAME = {f.name: f for f in FORMATS}
 KINDS_FOR_METHOD = {"sft": ("sft",), "dpo": ("preference",)}
-
-
-def known_formats() -> str:
-    return "; ".join(f"{f.name} ({f.description})" for f in FORMATS)
 
 
 def detect(columns: list[str], first_row: dict, forced: str = "auto", method: str = "sft") -> tuple[Format, str]:
