@@ -42,9 +42,6 @@ class JobQueue:
             name = name or cfg.method
         else:
             cfg = config_mod.load(config, overrides)
-        for key in ("hub_token", "token", "hf_token"):
-            if key in cfg.training:
-                raise JobError(f"Remove training.{key}: tokens never go in a config.")
         run_id = self.store.add(owner, name or Path(str(config)).stem, "")
         run_dir = self.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)

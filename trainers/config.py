@@ -115,6 +115,7 @@ TRAINING_DEFAULTS = {
     "sft": {"max_length": 1024, "packing": True, "packing_strategy": "bfd"},
     "dpo": {"max_length": 1024, "beta": 0.1, "learning_rate": 5.0e-6},
 }
+SECRET_KEYS = ("hub_token", "token", "hf_token")
 POSITIVE = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs")
 
 
@@ -247,6 +248,10 @@ def validate_training(method: str, training: dict[str, Any]) -> None:
     cls = trl_config_class(method)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in list(training.items()):
+        if key in SECRET_KEYS:
+            raise ConfigError(
+                f"Remove training.{key}: tokens never go in a config; set the HF_TOKEN environment variable."
+            )
         if key not in fields:
             hint = f" It is now '{RENAMED[key]}'." if key in RENAMED else _suggest(key, fields)
             raise ConfigError(f"'training.{key}' is not a {cls.__name__} option.{hint}")

@@ -22,7 +22,6 @@ from trainers.errors import ConfigError, user_message
 from trainers.metrics_file import read_metrics
 
 log = logging.getLogger("trainers")
-SECRET_KEYS = ("hub_token", "token", "hf_token")
 # Decided at run time for this machine (not written into config.yaml); recorded in summary.json.
 RUNTIME_KEYS = (
     "use_cpu",
@@ -209,11 +208,6 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
 
     started = time.time()
     cfg = config_mod.load(config_path, overrides)
-    for key in SECRET_KEYS:
-        if key in cfg.training:
-            raise ConfigError(
-                f"Remove training.{key}: tokens never go in a config; set the HF_TOKEN environment variable."
-            )
     if cfg.init_from and cfg.init_from.endswith((".yaml", ".yml")):
         cfg.init_from = str(run_dependency(Path(cfg.init_from).expanduser()))
     _absolute_paths(cfg)
