@@ -14,9 +14,10 @@ import threading
 
 import gradio as gr
 
-from trainers.errors import StudioError, user_message
+from trainers.errors import StudioError
 from ui import auth, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
+from ui.errors import as_gr_error
 
 
 def _api(ctx: AppContext):
@@ -26,7 +27,7 @@ def _api(ctx: AppContext):
         try:
             return ", ".join(train_tab.submit_run(ctx, config_yaml, owner, token, profile))
         except Exception as exc:  # noqa: BLE001 - every failure reaches the caller as one sentence
-            raise gr.Error(str(exc) if isinstance(exc, StudioError) else user_message(exc)) from exc
+            raise as_gr_error(exc) from exc
 
     def run_status(run_id: str, profile: gr.OAuthProfile | None = None) -> dict:
         """Status, progress, ETA and the latest metrics of one of your runs."""
@@ -34,7 +35,7 @@ def _api(ctx: AppContext):
         try:
             return runs_tab.run_status(ctx, run_id.strip(), owner)
         except StudioError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise as_gr_error(exc) from exc
 
     def cancel_run(run_id: str, profile: gr.OAuthProfile | None = None) -> str:
         """Cancel one of your runs (it saves a checkpoint first); returns the new state."""
@@ -44,7 +45,7 @@ def _api(ctx: AppContext):
                 raise StudioError("Sign in to manage your runs.")
             return ctx.queue.cancel(run_id.strip(), owner)
         except StudioError as exc:
-            raise gr.Error(str(exc)) from exc
+            raise as_gr_error(exc) from exc
 
     gr.api(submit_run, api_name="submit_run")
     gr.api(run_status, api_name="run_status")

@@ -6,6 +6,7 @@ import gradio as gr
 
 from trainers.errors import StudioError, user_message
 from ui.context import DEMO_SFT, AppContext
+from ui.errors import as_gr_error
 
 
 def parse_mapping(text: str) -> dict[str, str]:
@@ -80,7 +81,7 @@ def build(ctx: AppContext, demo_default: bool):
             try:
                 return check_data(*args)
             except StudioError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise as_gr_error(exc) from exc
 
         check.click(
             run_check,

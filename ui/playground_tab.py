@@ -10,6 +10,7 @@ import gradio as gr
 from trainers.errors import StudioError
 from ui import auth
 from ui.context import AppContext
+from ui.errors import as_gr_error
 
 
 def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[str, str]:
@@ -92,7 +93,7 @@ def build(ctx: AppContext, selected_run):
             try:
                 yield from compare(ctx, choice, message, temperature, max_new, owner)
             except StudioError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise as_gr_error(exc) from exc
 
         go.click(ask, [choice, message, temperature, max_new], [base_out, tuned_out], api_name="compare")
     return {"choice": choice, "go": go}

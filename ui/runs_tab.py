@@ -14,6 +14,7 @@ from jobs import monitor
 from trainers.errors import StudioError
 from ui import auth
 from ui.context import AppContext
+from ui.errors import as_gr_error
 
 COLUMNS = ["run", "name", "status", "step", "loss", "started", "note"]
 
@@ -187,7 +188,7 @@ def build(ctx: AppContext, selected_run):
                         raise StudioError("Sign in to manage your runs.")
                     result = getattr(ctx.queue, action)(run_id, owner)
                 except StudioError as exc:
-                    raise gr.Error(str(exc)) from exc
+                    raise as_gr_error(exc) from exc
                 return f"{action}: {result or 'done'}"
 
             return handler
@@ -200,7 +201,7 @@ def build(ctx: AppContext, selected_run):
             try:
                 return adapter_zip(ctx, run_id, owner)
             except StudioError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise as_gr_error(exc) from exc
 
         download.click(download_zip, [run_box], file_out, api_name=False)
     return {"table": table, "run_box": run_box, "loss_plot": loss_plot, "status": status}

@@ -8,6 +8,7 @@ import yaml
 from trainers.errors import StudioError
 from ui import auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
+from ui.errors import as_gr_error
 
 PEFT_KINDS = {  # label -> (peft.type, model.quantization)
     "LoRA": ("lora", "none"),
@@ -175,7 +176,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
             try:
                 ids = submit_run(ctx, text, owner, token, profile)
             except StudioError as exc:
-                raise gr.Error(str(exc)) from exc
+                raise as_gr_error(exc) from exc
             return f"Queued {', '.join(ids)} — follow it on the Runs tab.", ids[-1]
 
         start.click(start_run, [config, selected_run], [info, selected_run], api_name=False)
@@ -188,12 +189,8 @@ def _safe(fn):
     def wrapped(*args):
         try:
             return fn(*args)
-        except StudioError as exc:
-            raise gr.Error(str(exc)) from exc
         except Exception as exc:  # noqa: BLE001 - e.g. a Hub id that does not exist
-            from trainers.errors import user_message
-
-            raise gr.Error(user_message(exc)) from exc
+            raise as_gr_error(exc) from exc
 
     wrapped.__name__ = fn.__name__
     return wrapped
