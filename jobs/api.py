@@ -12,7 +12,7 @@ from pathlib import Path
 
 from jobs import monitor
 from jobs.runner import Worker, signal_group, studio_home
-from jobs.store import FINAL, Run, Store
+from jobs.store import FINAL, Run, Store, new_run_id
 from trainers.errors import StudioError
 
 
@@ -42,14 +42,14 @@ class JobQueue:
             name = name or cfg.method
         else:
             cfg = config_mod.load(config, overrides)
-        run_id = self.store.add(owner, name or Path(str(config)).stem, "")
+        # Folder, config and token first, the queue row last: a worker may claim the row the moment it exists.
+        run_id = new_run_id()
         run_dir = self.home / "runs" / run_id
         run_dir.mkdir(parents=True, exist_ok=True)
         config_mod.dump(cfg, run_dir / "config.yaml", f"# Queued run {run_id}\n")
-        self.store.update(run_id, run_dir=str(run_dir))
         if token and self.worker is not None:
             self.worker.tokens[run_id] = token
-        return run_id
+        return self.store.add(owner, name or Path(str(config)).stem, str(run_dir), run_id)
 
     def list(self, owner: str) -> list[Run]:
         return self.store.list(owner)

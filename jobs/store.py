@@ -38,6 +38,10 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status, seq);
 """
 
 
+def new_run_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+
+
 @dataclass
 class Run:
     seq: int
@@ -94,7 +98,7 @@ class Store:
     # --- writes ----------------------------------------------------------------------------------
 
     def add(self, owner: str, name: str, run_dir: str, run_id: str | None = None) -> str:
-        run_id = run_id or f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        run_id = run_id or new_run_id()
         self._execute(
             "INSERT INTO runs (id, owner, name, run_dir, status, created_at) VALUES (?, ?, ?, ?, 'queued', ?)",
             (run_id, owner, name, run_dir, time.time()),
