@@ -81,9 +81,11 @@ def start_worker(ctx: AppContext) -> threading.Thread:
 
 
 def make_context() -> AppContext:
+    from hub.space import idle_hook
     from jobs.runner import Worker
 
-    worker = Worker()
+    on_idle, idle_after_s = idle_hook()
+    worker = Worker(on_idle=on_idle, idle_after_s=idle_after_s)
     return AppContext(home=worker.home, worker=worker)
 
 

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class Worker:
     poll_s: float = 0.5
     memory_limit_mb: int | None = None  # RLIMIT_AS for children (None = unlimited)
     tokens: dict = field(default_factory=dict)  # run id -> HF token, in memory only
+    on_idle: Callable[[], None] | None = None  # called once each time the queue has been empty idle_after_s
+    idle_after_s: float = 600.0
 
     def __post_init__(self):
         self.home = Path(self.home)
@@ -170,8 +173,16 @@ class Worker:
         """Children are independent processes: if this worker dies they train on, and the next worker
         adopts them (or requeues them if they died too)."""
         self.recover()
+        busy_until = None  # when the queue last emptied after some work; None once on_idle has fired
         while not stop():
             self.step()
-            if until_empty and not self.busy():
+            busy = self.busy()
+            if until_empty and not busy:
                 return
+            if busy:
+                busy_until = time.time()
+            elif busy_until is not None and time.time() - busy_until >= self.idle_after_s:
+                busy_until = None
+                if self.on_idle:
+                    self.on_idle()
             time.sleep(self.poll_s)

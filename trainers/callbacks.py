@@ -25,6 +25,16 @@ def truncate_metrics(path: Path, last_step: int) -> int:
     return len(kept)
 
 
+def rows_from_log_history(log_history: list[dict]) -> list[dict]:
+    """metrics.jsonl rows rebuilt from a checkpoint's trainer_state.json (a checkpoint fetched from the Hub)."""
+    rows = []
+    for entry in log_history:
+        row = {"step": entry.get("step", 0), "epoch": round(entry.get("epoch") or 0.0, 4)}
+        row.update({k: v for k, v in entry.items() if k not in row and k not in _SKIP and isinstance(v, (int, float))})
+        rows.append(row)
+    return rows
+
+
 class MetricsWriter(TrainerCallback):
     """Appends one JSON object per log event to metrics.jsonl, flushed, with tokens_per_second."""
 

@@ -187,6 +187,27 @@ def _check_same_run(run_dir: Path, resolved: dict) -> None:
         )
 
 
+def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, metrics_path: Path, have_local: bool) -> dict:
+    """With TRL's checkpoint push on: record the config beside the checkpoints and, when this run folder has
+    no checkpoint (a fresh machine), fetch the last one from the Hub and rebuild metrics.jsonl from it."""
+    from hub import checkpoints as hub_ckpt
+
+    repo = hub_ckpt.sync_repo(cfg.training)
+    if not repo:
+        return {}
+    hub_ckpt.record_config(ckpt_dir, resolved)
+    if have_local:
+        return {"repo": repo}
+    fetched = hub_ckpt.fetch_last_checkpoint(repo, ckpt_dir, resolved)
+    if not fetched:
+        return {"repo": repo}
+    from trainers.callbacks import rows_from_log_history
+
+    rows = rows_from_log_history(read_json(fetched / "trainer_state.json").get("log_history", []))
+    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return {"repo": repo, "fetched": str(fetched)}
+
+
 def prepare_data(cfg, tokenizer, run_dir: Path):
     """Load + doctor the data; the doctor's report is saved in the run folder and logged."""
     from data import doctor
@@ -248,6 +269,9 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
 
     ckpt_dir = Path(args["output_dir"])
     last_ckpt = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    sync = checkpoint_sync(cfg, ckpt_dir, resolved, metrics_path, have_local=bool(last_ckpt))
+    if sync.get("fetched"):
+        last_ckpt = sync["fetched"]
     if last_ckpt:
         step = read_json(Path(last_ckpt) / "trainer_state.json").get("global_step", 0)
         truncate_metrics(metrics_path, step)
@@ -268,6 +292,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
             "init_from": init_source,
             "model_path": model_path,
             "runtime_training": runtime,
+            **({"checkpoint_sync": sync} if sync else {}),
         }
     )
     write_json(summary_path, summary)

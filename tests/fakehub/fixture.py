@@ -146,7 +146,8 @@ def fake_hub(tmp_path_factory):
 
 @pytest.fixture
 def fake_hub_env(fake_hub, monkeypatch, tmp_path):
-    """The session FakeHub with this process pointed at it, fresh caches and an empty request log."""
+    """The session FakeHub with this process pointed at it, fresh caches, an empty request log and no faults."""
     use_fake_hub(fake_hub.url, monkeypatch, tmp_path / "hf-cache")
     fake_hub.clear_requests()
+    fake_hub.clear_faults()
     return fake_hub

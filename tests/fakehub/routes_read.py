@@ -1,4 +1,4 @@
-"""Read routes: whoami, repo info, tree listings, paths-info, refs, commits and file downloads (resolve + CDN)."""
+"""Read routes: whoami, repo info, auth-check, tree listings, paths-info, refs, commits, downloads (resolve + CDN)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from urllib.parse import quote, unquote, urlencode
 
 import yaml
 
-from .access import API, WEB, load_repo, resolve
+from .access import API, WEB, load_repo, load_repo_for_write, resolve
 from .server import Ctx, HubError, Response
 from .storage import FileMeta, Repo
 
@@ -85,7 +85,23 @@ def repo_info(ctx: Ctx) -> Response:
         info["cardData"] = card
     if repo.repo_type == "model":
         info["modelId"] = repo.repo_id
+    if repo.repo_type == "space":
+        from .routes_spaces import space_runtime
+
+        info["sdk"] = (card or {}).get("sdk")
+        info["runtime"] = space_runtime(repo)
     return Response.json(info)
+
+
+def auth_check(ctx: Ctx) -> Response:
+    """`HfApi.auth_check`: 200 if the caller may download (write=False) or push to (.../write) the repo.
+    Errors as on the other routes: RepoNotFound 401/404 (missing, or private and not readable), GatedRepo
+    401/403 (read check of a gated repo without access), 401/403 without write rights (write check)."""
+    if ctx.path.endswith("/write"):
+        load_repo_for_write(ctx)
+    else:
+        load_repo(ctx, download=True)
+    return Response.json({})
 
 
 def _entry(repo: Repo, sha: str, path: str, meta: FileMeta | None, expand: bool) -> dict:
@@ -202,6 +218,7 @@ ROUTES = [
     (("GET",), r"/api/whoami-v2", whoami),
     (("GET",), API, repo_info),
     (("GET",), API + r"/revision/(?P<rev>[^/]+)", repo_info),
+    (("GET",), API + r"/auth-check(?:/write)?", auth_check),
     (("GET",), API + r"/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", tree),
     (("POST",), API + r"/paths-info/(?P<rev>[^/]+)", paths_info),
     (("GET",), API + r"/refs", refs),

@@ -6,7 +6,9 @@ and `datasets` clients (downloads, repo info, tree listings, auth errors, commit
         ...                                                        # point HF_ENDPOINT at hub.url (see fixture.py)
         assert hub.requests[-1].token == "hf_good"
 
-Routes live in routes_read.py (downloads, info, listings, whoami) and routes_write.py (repo creation, commits, LFS).
+Routes live in routes_read.py (downloads, info, listings, whoami, auth-check), routes_write.py (repo creation,
+commits, LFS) and routes_spaces.py (Space runtime: pause, restart). `hub.inject(...)` makes chosen requests fail
+(an HTTP error status, or a dropped connection) to test the clients' error handling and retries.
 """
 
 from __future__ import annotations
@@ -65,8 +67,31 @@ class RecordedRequest:
     authorized: bool  # an Authorization header was sent
     token: str | None  # the bearer token sent, if any
     host: str = ""  # Host header: "localhost:<port>" for the LFS "CDN", "127.0.0.1:<port>" for the Hub
-    status: int = 0
+    status: int = 0  # 0: no response sent (a dropped connection, see FakeHub.inject)
     headers: dict[str, str] = field(default_factory=dict, repr=False)  # lower-cased names
+    injected: bool = False  # answered by an injected fault (FakeHub.inject), not by the route
+
+
+@dataclass
+class Fault:
+    """An injected failure (see FakeHub.inject); `hits` counts the requests it answered so far."""
+
+    fragment: str
+    status: int | None
+    drop: bool
+    times: int
+    method: str | None
+    message: str
+    code: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    hits: int = 0
+
+    @property
+    def remaining(self) -> int:
+        return self.times - self.hits
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.remaining > 0 and self.fragment in path and self.method in (None, method)
 
 
 @dataclass
@@ -116,6 +141,7 @@ class FakeHub:
         self.tokens: dict[str, str | dict] = dict(tokens or {})
         self.tree_page_size = tree_page_size
         self.requests: list[RecordedRequest] = []
+        self.faults: list[Fault] = []
         self.secret = secrets.token_bytes(16)
         self._server: ThreadingHTTPServer | None = None
         self._cdn_host_ok = False
@@ -224,6 +250,50 @@ class FakeHub:
         with self._lock:
             self.requests.append(request)
 
+    # -- fault injection -------------------------------------------------------------------------------------
+    def inject(
+        self,
+        fragment: str,
+        *,
+        status: int | None = None,
+        drop: bool = False,
+        times: int = 1,
+        method: str | None = None,
+        message: str = "Injected failure (FakeHub.inject)",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Fault:
+        """Make the next `times` requests whose path contains `fragment` (and with that method, if given) fail:
+        with HTTP `status` (JSON {"error": message}, X-Error-Message, X-Error-Code `code` if given, extra
+        `headers`), or with `drop=True` by closing the connection without any response (the client sees
+        httpx2.RemoteProtocolError "Server disconnected without sending a response.").
+
+        The request body is read first; the route is not run (nothing changes on the hub). Faults are checked in
+        the order they were injected, before authentication. Returns the Fault (`.hits`, `.remaining`).
+        """
+        if drop == (status is not None):
+            raise ValueError("inject() needs exactly one of status=<int> or drop=True")
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        fault = Fault(fragment, status, drop, times, method and method.upper(), message, code, dict(headers or {}))
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.matches(method, path):
+                    fault.hits += 1
+                    if fault.remaining == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
     # -- auth helpers used by the routes ---------------------------------------------------------------------
     def user_for(self, token: str) -> User | None:
         entry = self.tokens.get(token)
@@ -245,6 +315,7 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes: avoid 40 ms delayed-ACK stalls
     server_version = "FakeHub/1.0"
     timeout = 60
 
@@ -280,6 +351,12 @@ class _Handler(BaseHTTPRequestHandler):
         hub._record(record)
         try:
             body = self._read_body()
+            if (fault := hub._take_fault(self.command, split.path)) is not None:
+                record.injected = True
+                if fault.drop:  # no status line at all: the client sees the server disconnect
+                    self.close_connection = True
+                    return
+                raise HubError(fault.status, fault.message, fault.code, fault.headers)
             handler, match = _find_route(self.command, split.path)
             user = hub.user_for(token) if token else None
             if token and user is None and not split.path.startswith("/_"):
@@ -333,9 +410,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 def _find_route(method: str, path: str):
     from .routes_read import ROUTES as READ_ROUTES
+    from .routes_spaces import ROUTES as SPACES_ROUTES
     from .routes_write import ROUTES as WRITE_ROUTES
 
-    for methods, pattern, handler in READ_ROUTES + WRITE_ROUTES:
+    for methods, pattern, handler in READ_ROUTES + WRITE_ROUTES + SPACES_ROUTES:
         match = re.fullmatch(pattern, path)
         if match and method in methods:
             return handler, match

@@ -1,0 +1,63 @@
+"""Report images (PNG, matplotlib's headless Agg backend): loss curves of one or several runs, metric bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def loss_curves(runs: dict[str, list[dict]], path: Path, title: str = "Loss") -> Path | None:
+    """Training loss (solid) and held-out loss (dashed) against step, one colour per run; None if nothing logged."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    drawn = False
+    for i, (label, rows) in enumerate(runs.items()):
+        colour = f"C{i}"
+        for key, style, suffix in (("loss", "-", "train"), ("eval_loss", "--", "held-out")):
+            points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and "step" in r]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                ax.plot(xs, ys, style, color=colour, marker="o" if len(points) < 3 else None, label=f"{label} {suffix}")
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def metric_bars(values: dict[str, dict[str, float | None]], path: Path) -> Path | None:
+    """One panel per metric, one bar per model (missing values are left out); None if there is nothing."""
+    metrics = [m for m in values if any(v is not None for v in values[m].values())]
+    if not metrics:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.4), dpi=100, squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        items = [(name, v) for name, v in values[metric].items() if v is not None]
+        names = [n for n, _ in items]
+        ax.bar(range(len(items)), [v for _, v in items], color=[f"C{i}" for i in range(len(items))])
+        ax.set_xticks(range(len(items)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_title(metric, fontsize=9)
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

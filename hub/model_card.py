@@ -1,0 +1,251 @@
+"""The model card of a pushed run: huggingface_hub's ModelCard rendered from templates/model_card.md.j2.
+
+Everything comes from the run folder (config.yaml, summary.json, data_report.json, metrics.jsonl), which is
+token-free by construction; nothing here reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "model_card.md.j2"
+APP_TAG = "fine-tune-studio"
+KIND_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "dora": "DoRA", "qdora": "QDoRA", "full": "full fine-tune"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+_METRICS = [  # (label, key in summary.final_metrics, format)
+    ("Held-out loss before training", "eval_loss_before", "{:.4f}"),
+    ("Held-out loss after training", "eval_loss", "{:.4f}"),
+    ("Held-out token accuracy", "eval_mean_token_accuracy", "{:.3f}"),
+    ("Held-out DPO reward accuracy", "eval_rewards/accuracies", "{:.3f}"),
+    ("Held-out DPO reward margin", "eval_rewards/margins", "{:.4f}"),
+    ("Training loss (mean over the run)", "train_loss", "{:.4f}"),
+    ("Training loss (last logged step)", "loss", "{:.4f}"),
+    ("Training runtime (s)", "train_runtime", "{:.1f}"),
+]
+
+
+def hub_id(name: str | None) -> str | None:
+    """`name` if it is a Hub repo id (not a local path), else None."""
+    if not name or not _HUB_ID.match(name) or Path(name).expanduser().exists():
+        return None
+    return name
+
+
+def read_run(run_dir: Path) -> dict:
+    """config, summary, data reports and metrics rows of a run folder."""
+    from trainers.metrics_file import read_metrics
+
+    def _json(name: str) -> dict:
+        path = run_dir / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
+    metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    return {
+        "config": config,
+        "summary": _json("summary.json"),
+        "reports": _json("data_report.json").get("reports", []),
+        "metrics": metrics,
+    }
+
+
+def adapter_kind(config: dict) -> str:
+    """lora / qlora / dora / full — the tag and the word the card uses."""
+    peft_type = config.get("peft", {}).get("type", "lora")
+    if peft_type == "none":
+        return "full"
+    quantized = config.get("model", {}).get("quantization", "none") != "none"
+    if peft_type == "dora":
+        return "qdora" if quantized else "dora"
+    return "qlora" if quantized else "lora"
+
+
+def _flatten(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}" if prefix else str(key), inner, out)
+    elif value is not None and value != {} and value != []:
+        out[prefix] = value
+
+
+def _table(rows: list[tuple[str, str]], head: tuple[str, str]) -> str:
+    lines = [f"| {head[0]} | {head[1]} |", "|---|---|"]
+    lines += ["| {} | {} |".format(k, str(v).replace("|", "\\|")) for k, v in rows]
+    return "\n".join(lines)
+
+
+def config_table(config: dict) -> str:
+    flat: dict = {}
+    for section in ("model", "data", "peft", "training"):
+        _flatten(section, config.get(section) or {}, flat)
+    flat["method"] = config.get("method")
+    if config.get("init_from"):
+        flat["init_from"] = config["init_from"]
+    return _table([(f"`{k}`", f"`{v}`") for k, v in flat.items() if v is not None], ("Setting", "Value"))
+
+
+def metrics_table(summary: dict) -> str:
+    final = summary.get("final_metrics") or {}
+    rows = [(label, fmt.format(final[key])) for label, key, fmt in _METRICS if isinstance(final.get(key), (int, float))]
+    for key, label in (("eval_loss_before", "before"), ("eval_loss", "after")):
+        if isinstance(final.get(key), (int, float)) and final[key] < 50:
+            rows.append((f"Held-out perplexity {label} training", f"{math.exp(final[key]):.2f}"))
+    if not rows:
+        return "No metrics were logged."
+    return _table(rows, ("Metric", "Value"))
+
+
+def data_summary(reports: list[dict]) -> str:
+    if not reports:
+        return "No data report was saved with this run."
+    lines = []
+    for r in reports:
+        tokens = r.get("tokens") or {}
+        token_text = (
+            f"; tokens per row p50 {tokens.get('p50')}, p90 {tokens.get('p90')}, max {tokens.get('max')}"
+            if tokens
+            else ""
+        )
+        lines.append(
+            f"- **{r.get('what', 'data')}**: {r.get('rows_kept', r.get('rows'))} of {r.get('rows')} rows used, "
+            f"format `{r.get('format')}`{token_text}."
+        )
+        lines += [f"  - {f['level']}: {f['message']}" for f in r.get("findings", [])[:8]]
+    return "\n".join(lines)
+
+
+def _sources(config: dict) -> list[str]:
+    data = config.get("data") or {}
+    return [s for s in (data.get("source"), data.get("eval_source")) if hub_id(s)]
+
+
+def _describe_source(source: str | None) -> str:
+    if not source:
+        return "—"
+    if hub_id(source):
+        return f"[{source}](https://huggingface.co/datasets/{source})"
+    return f"local file `{Path(source).name}`"
+
+
+def render(
+    run_dir: Path,
+    repo_id: str,
+    *,
+    merged: bool = False,
+    license: str | None = None,  # noqa: A002 - the card's own field name
+    loss_curve: str | None = None,
+    comparison: str | None = None,
+):
+    """The ModelCard for the run in `run_dir` as pushed to `repo_id` (the adapter, or the merged model)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    run = read_run(run_dir)
+    config, summary = run["config"], run["summary"]
+    method = config.get("method", "sft")
+    kind = adapter_kind(config)
+    base = config.get("model", {}).get("name_or_path")
+    base_hub = hub_id(base)
+    full_model = merged or kind == "full"
+    tags = ["trl", method, APP_TAG]
+    if config.get("init_from") and method == "dpo":
+        tags.insert(2, "sft")
+    tags.append("merged" if merged else kind if kind != "full" else "full-finetune")
+    card_data = ModelCardData(
+        base_model=base_hub,
+        library_name="transformers" if full_model else "peft",
+        pipeline_tag="text-generation",
+        tags=tags,
+        datasets=_sources(config) or None,
+        license=license,
+        model_name=repo_id.split("/")[-1],
+    )
+    trainer = {"sft": "SFTTrainer", "dpo": "DPOTrainer"}.get(method, method)
+    method_line = {"sft": "supervised fine-tuning (SFT), loss on completion tokens only", "dpo": "DPO"}.get(
+        method, method
+    )
+    if config.get("init_from"):
+        method_line += ", starting from a previously trained SFT adapter (SFT→DPO)"
+    peft = config.get("peft") or {}
+    adapter_line = (
+        "none (all weights trained)"
+        if kind == "full"
+        else f"{KIND_NAMES[kind]} r={peft.get('r')}, alpha={peft.get('lora_alpha')}, modules {peft.get('target_modules')}"
+    )
+    if merged:
+        adapter_line += "; merged into the base weights (merge_and_unload)"
+    trainable, total = summary.get("trainable_params"), summary.get("total_params")
+    percent = summary.get("trainable_percent")
+    percent_text = f" ({percent:.2f} %)" if isinstance(percent, (int, float)) else ""
+    params_line = f"{trainable:,} of {total:,}{percent_text}" if trainable and total else "—"
+    data_info = summary.get("data") or {}
+    data_rows = data_info.get("train_rows", "its")
+    hw = summary.get("hardware") or {}
+    loader = (
+        f'from transformers import AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained("{repo_id}")'
+        if full_model
+        else f'from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")'
+    )
+    usage = (
+        "from transformers import AutoTokenizer\n"
+        f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")\n'
+        'messages = [{"role": "user", "content": "Hello! What can you do?"}]\n'
+        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, "
+        'return_tensors="pt", return_dict=True)\n'
+        "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)\n"
+        'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))'
+    )
+    what = (
+        f"A {'merged model' if merged else 'full fine-tune' if kind == 'full' else KIND_NAMES[kind] + ' adapter'} "
+        f"for {base_hub or 'a local base model'} trained with {method.upper()}"
+        f"{' after SFT' if config.get('init_from') and method == 'dpo' else ''} on "
+        f"{_describe_source((config.get('data') or {}).get('source'))}."
+    )
+    context = {
+        "title": repo_id.split("/")[-1],
+        "what": what,
+        "trainer": trainer,
+        "peft_kind": None if kind == "full" else KIND_NAMES[kind],
+        "base_model_line": f"[{base_hub}](https://huggingface.co/{base_hub})"
+        if base_hub
+        else f"`{base}` (a local model, not on the Hub: `base_model_name_or_path` in adapter_config.json "
+        "points to a path on the training machine)",
+        "method_line": method_line,
+        "adapter_line": adapter_line,
+        "params_line": params_line,
+        "data_line": f"{_describe_source(data_info.get('source'))}: {data_rows} training rows, "
+        f"{data_info.get('eval_rows', 0)} held out ({data_info.get('format', '?')} format)",
+        "steps_line": f"{summary.get('global_step', '—')} steps / {summary.get('tokens_seen', 0):,} tokens",
+        "hardware_line": f"{hw.get('gpu') or hw.get('device', '?')} / {summary.get('wall_time_s', '—')} s",
+        "load_snippet": loader,
+        "usage_snippet": usage,
+        "metrics_table": metrics_table(summary),
+        "loss_curve": loss_curve,
+        "comparison": comparison,
+        "data_summary": data_summary(run["reports"]),
+        "config_table": config_table(config),
+        "kind": "model" if full_model else "adapter",
+        "data_rows": data_rows,
+        "eval_line": f"{data_info.get('eval_rows')} held-out rows of "
+        f"{_describe_source((config.get('data') or {}).get('eval_source') or (config.get('data') or {}).get('source'))}"
+        if data_info.get("eval_rows")
+        else "no held-out set (none was configured)",
+        "license": license,
+    }
+    return ModelCard.from_template(card_data, template_path=str(TEMPLATE), **context)
+
+
+def base_license(base: str | None, token: str | None = None) -> str | None:
+    """The base model's licence from its own card on the Hub, when it has one (best effort)."""
+    if not hub_id(base):
+        return None
+    from huggingface_hub import ModelCard
+
+    try:
+        return ModelCard.load(base, token=token).data.license
+    except Exception:  # noqa: BLE001 - a missing or unreadable card just means "licence unknown"
+        return None

@@ -1,0 +1,222 @@
+"""Push a finished run to the Hub: the adapter (or full model) with its tokenizer, a model card, and the
+run's own record (config.yaml, metrics.jsonl, summary.json, data_report.json, loss curve) under training/.
+
+Everything goes through huggingface_hub (create_repo, upload_folder). The upload is staged in a temporary
+folder, so the run folder is only ever read. An existing repo is updated only when it is empty or was pushed
+by this app; anything else needs `overwrite=True`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub import model_card
+from hub.errors import HubError, message, status_of, with_retries
+
+log = logging.getLogger(__name__)
+RECORD_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "data_report.json")
+COMPARISON_FILES = ("report.md", "report.json", "loss_curves.png", "metrics.png")
+_SKIP_FROM_ADAPTER = {"README.md", "training_args.bin"}
+
+
+@dataclass
+class PushResult:
+    repo_id: str
+    url: str
+    commit_url: str
+    files: list[str]
+    merged_repo_id: str | None = None
+    merged_url: str | None = None
+
+
+def check_run(run_dir: Path) -> dict:
+    """The run's record, or one sentence saying why it cannot be pushed."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").exists():
+        raise HubError(f"{run_dir} is not a run folder (it has no config.yaml): pass the folder of a finished run.")
+    run = model_card.read_run(run_dir)
+    status = run["summary"].get("status", "unknown")
+    if status != "succeeded" or not (run_dir / "adapter").is_dir():
+        raise HubError(
+            f"The run in {run_dir} has not finished successfully (status: {status}): "
+            "only finished runs can be pushed; resume or re-run it first."
+        )
+    return run
+
+
+def _whoami(api, repo_id: str) -> str:
+    if _no_token(api):
+        raise HubError(
+            "No Hugging Face token: sign in (on a Space) or set HF_TOKEN to a token with write access; "
+            "your run folder is unchanged."
+        )
+    try:
+        return with_retries(lambda: api.whoami()["name"], "whoami")
+    except Exception as exc:
+        raise HubError(message(exc, repo_id)) from exc
+
+
+def _no_token(api) -> bool:
+    from huggingface_hub import get_token
+
+    return not (api.token or get_token())
+
+
+def _made_here(api, repo_id: str, repo_type: str = "model") -> bool:
+    """True when the existing repo is empty or its card carries this app's tag."""
+    from huggingface_hub import ModelCard
+
+    files = with_retries(lambda: api.list_repo_files(repo_id, repo_type=repo_type), "list files")
+    if not [f for f in files if f != ".gitattributes"]:
+        return True
+    if "README.md" not in files:
+        return False
+    try:
+        card = ModelCard.load(repo_id, token=api.token, repo_type=repo_type)
+    except Exception:  # noqa: BLE001 - unreadable card: treat as someone else's repo
+        return False
+    return model_card.APP_TAG in (card.data.tags or [])
+
+
+def ensure_repo(api, repo_id: str, private: bool, overwrite: bool) -> str:
+    """Create `repo_id` (user or org namespace); an existing repo only if made here or `overwrite`."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        url = with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=False), "create repo")
+        log.info("Created %s repo %s", "private" if private else "public", url.repo_id)
+        return url.repo_id
+    except HfHubHTTPError as exc:
+        if status_of(exc) != 409:
+            raise
+    if overwrite or _made_here(api, repo_id):
+        log.info("Updating existing repo %s", repo_id)
+        return repo_id
+    raise HubError(
+        f"{repo_id} already exists and was not pushed by Fine-Tune Studio: choose another repo id, "
+        "or pass --overwrite (Overwrite in the app) to add this adapter to it; your run folder is unchanged."
+    )
+
+
+def _copy(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        dst.hardlink_to(src)  # big weights: no second copy on disk
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def stage(
+    run_dir: Path, repo_id: str, staging: Path, *, license: str | None = None, comparison_dir: Path | None = None
+) -> list[str]:
+    """Fill `staging` with what the repo will hold; returns the relative file names."""
+    from evaluation.plots import loss_curves
+
+    run = model_card.read_run(run_dir)
+    for src in sorted((run_dir / "adapter").iterdir()):
+        if src.is_file() and src.name not in _SKIP_FROM_ADAPTER:
+            _copy(src, staging / src.name)
+    for name in RECORD_FILES:
+        if (run_dir / name).exists():
+            _copy(run_dir / name, staging / "training" / name)
+    curve = loss_curves({run_dir.name: run["metrics"]}, staging / "training" / "loss_curve.png")
+    comparison = None
+    if comparison_dir and (Path(comparison_dir) / "report.md").exists():
+        for name in COMPARISON_FILES:
+            if (Path(comparison_dir) / name).exists():
+                _copy(Path(comparison_dir) / name, staging / "comparison" / name)
+        comparison = _relink(
+            (Path(comparison_dir) / "report.md").read_text(encoding="utf-8"), "comparison/", COMPARISON_FILES
+        )
+    card = model_card.render(
+        run_dir,
+        repo_id,
+        license=license,
+        loss_curve="training/loss_curve.png" if curve else None,
+        comparison=comparison,
+    )
+    card.save(staging / "README.md")
+    return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+
+
+def _relink(markdown: str, prefix: str, names: tuple[str, ...]) -> str:
+    """Point the report's relative image links at the folder they are pushed into; drop its top heading."""
+    lines = markdown.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+    text = "\n".join(lines).replace("\n## ", "\n### ")
+    for name in names:
+        text = text.replace(f"]({name})", f"]({prefix}{name})")
+    return text.strip()
+
+
+def refuse_secret(staging: Path, token: str | None) -> None:
+    """Last guard: no staged file may contain the token."""
+    if not token:
+        return
+    needle = token.encode()
+    for path in staging.rglob("*"):
+        if path.is_file() and needle in path.read_bytes():
+            raise HubError(f"Refusing to push: {path.name} contains your Hugging Face token; remove it first.")
+
+
+def push_run(
+    run_dir: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    overwrite: bool = False,
+    merged: bool = False,
+    merged_repo_id: str | None = None,
+    max_shard_size: str = "5GB",
+    comparison_dir: str | Path | None = None,
+) -> PushResult:
+    """Push the run; raises HubError with one sentence on any failure."""
+    from huggingface_hub import HfApi
+
+    run_dir = Path(run_dir).resolve()
+    run = check_run(run_dir)
+    api = HfApi(token=token)
+    user = _whoami(api, repo_id)
+    full_id = repo_id if "/" in repo_id else f"{user}/{repo_id}"
+    if merged:
+        from hub.merge import check_mergeable
+
+        check_mergeable(run["config"])
+    try:
+        full_id = ensure_repo(api, full_id, private, overwrite)
+        license = model_card.base_license(run["config"]["model"].get("name_or_path"), token)
+        with tempfile.TemporaryDirectory(prefix="studio-push-") as tmp:
+            staging = Path(tmp)
+            files = stage(run_dir, full_id, staging, license=license, comparison_dir=comparison_dir)
+            refuse_secret(staging, token or api.token)
+            commit = with_retries(
+                lambda: api.upload_folder(
+                    repo_id=full_id,
+                    folder_path=staging,
+                    commit_message=f"Fine-Tune Studio: {run['config'].get('method', 'sft').upper()} run {run_dir.name}",
+                ),
+                "upload",
+            )
+    except HubError:
+        raise
+    except Exception as exc:
+        raise HubError(message(exc, full_id)) from exc
+    result = PushResult(full_id, f"{api.endpoint}/{full_id}", commit.commit_url, files)
+    log.info("Pushed %d files to %s", len(files), result.url)
+    if merged:
+        from hub.merge import push_merged
+
+        target = merged_repo_id or f"{full_id}-merged"
+        if "/" not in target:
+            target = f"{user}/{target}"
+        result.merged_repo_id = push_merged(
+            api, run_dir, target, private=private, overwrite=overwrite, license=license, max_shard_size=max_shard_size
+        )
+        result.merged_url = f"{api.endpoint}/{result.merged_repo_id}"
+    return result
