@@ -270,3 +270,38 @@ def test_dropped_connection_is_one_sentence(alice, sft_then_dpo):
     code, _, lines, err = _fail(alice, sft_then_dpo[0], "alice/dropped")
     assert code == 1 and len(lines) == 1, err
     assert "connection to the Hugging Face Hub failed or dropped" in lines[0]
+
+
+def test_publish_panel_pushes_the_selected_run_and_explains_refusals(alice, sft_then_dpo):
+    from types import SimpleNamespace
+
+    from trainers.errors import StudioError
+    from ui.publish_panel import publish
+
+    run = SimpleNamespace(run_dir=str(sft_then_dpo[0]))
+    ctx = SimpleNamespace(queue=SimpleNamespace(get=lambda run_id, owner: run))
+    text = publish(ctx, "r1", "alice", ALICE, "from-the-app", True, False, False)
+    assert "[alice/from-the-app](" in text and alice.repo("alice/from-the-app").meta["private"] is True
+    for owner, token, repo, expected in (
+        (None, ALICE, "x", "Sign in"),
+        ("alice", ALICE, " ", "Enter a repo id"),
+        ("alice", None, "x", "needs a Hugging Face token with write access"),
+    ):
+        with pytest.raises(StudioError, match=expected):
+            publish(ctx, "r1", owner, token, repo, True, False, False)
+
+
+def test_sync_field_writes_trl_hub_options_one_repo_per_run():
+    import yaml
+
+    from ui.train_tab import fields_to_yaml
+
+    docs = list(
+        yaml.safe_load_all(
+            fields_to_yaml("SFT→DPO", "demo-tiny", "LoRA", "a.jsonl", "b.jsonl", 1e-3, 1, 10, 8, 128, 8, "me/ckpts")
+        )
+    )
+    assert [d["training"]["hub_model_id"] for d in docs] == ["me/ckpts-sft", "me/ckpts-dpo"]
+    assert all(d["training"]["hub_strategy"] == "checkpoint" and d["training"]["hub_private_repo"] for d in docs)
+    plain = yaml.safe_load(fields_to_yaml("SFT", "demo-tiny", "LoRA", "a.jsonl", "b.jsonl", 1e-3, 1, 10, 8, 128, 8))
+    assert "push_to_hub" not in plain["training"]

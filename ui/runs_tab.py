@@ -12,7 +12,7 @@ import pandas as pd
 
 from jobs import monitor
 from trainers.errors import StudioError
-from ui import auth
+from ui import auth, publish_panel
 from ui.context import AppContext
 from ui.errors import as_gr_error
 
@@ -204,4 +204,5 @@ def build(ctx: AppContext, selected_run):
                 raise as_gr_error(exc) from exc
 
         download.click(download_zip, [run_box], file_out, api_name=False)
+        publish_panel.build(ctx, run_box)
     return {"table": table, "run_box": run_box, "loss_plot": loss_plot, "status": status}

@@ -25,8 +25,13 @@ def preset_yaml(name: str) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def fields_to_yaml(method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, r):
-    """The form as RunConfig YAML; SFT→DPO is two documents, the second starting from the first."""
+def fields_to_yaml(
+    method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, r, sync_repo=""
+):
+    """The form as RunConfig YAML; SFT→DPO is two documents, the second starting from the first.
+    `sync_repo`: push checkpoints to this private Hub repo while training (TRL's own hub_* options)."""
+    from hub.checkpoints import sync_settings
+
     peft_type, quant = PEFT_KINDS[peft_kind]
     training = {"learning_rate": float(lr), "per_device_train_batch_size": int(batch), "max_length": int(max_length)}
     if max_steps and int(max_steps) > 0:
@@ -41,10 +46,11 @@ def fields_to_yaml(method, model, peft_kind, data_source, pref_source, lr, epoch
             "model": {"name_or_path": model, "quantization": quant},
             "peft": {"type": peft_type, "r": int(r), "lora_alpha": int(r) * 2},
             "data": {"source": source, "eval_size": 0.1},
-            "training": {**training, **(extra or {})},
+            "training": {**training, **(extra or {}), **(sync_settings(f"{sync}-{kind}") if sync else {})},
             **({"init_from": "previous"} if kind == "dpo" and method == "SFT→DPO" else {}),
         }
 
+    sync = (sync_repo or "").strip()
     docs = []
     if method in ("SFT", "SFT→DPO"):
         docs.append(doc("sft", data_source))
@@ -70,14 +76,15 @@ def submit_run(ctx: AppContext, text: str, owner: str | None, token: str | None,
     refusal = auth.may_launch(owner, profile)
     if refusal:
         raise StudioError(refusal)
+    from hub.pull import check_run_sources
     from trainers import config as config_mod
 
     docs = parse_yaml(text)
-    for doc in docs:  # validate all before queueing any
+    for doc in docs:  # validate all (and check Hub access) before queueing any
         check = dict(doc)
         if check.get("init_from") == "previous":
             check["init_from"] = None
-        config_mod.from_dict(check)
+        check_run_sources(config_mod.from_dict(check), token)
     ids: list[str] = []
     for doc in docs:
         if doc.get("init_from") == "previous":
@@ -156,6 +163,11 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
             batch = gr.Slider(1, 64, value=8, step=1, label="Batch size per device")
             max_length = gr.Slider(64, 8192, value=128 if demo_default else 1024, step=64, label="Max length")
             rank = gr.Slider(1, 256, value=64 if demo_default else 16, step=1, label="LoRA rank")
+        sync_repo = gr.Textbox(
+            "",
+            label="Sync checkpoints to a private Hub repo (optional; the run resumes from it after a Space restart)",
+            placeholder="your-name/my-run-checkpoints",
+        )
         build_btn = gr.Button("Build config from the form")
         config = gr.Code(language="yaml", label="RunConfig (editable; every TRL option goes under training:)")
         with gr.Row():
@@ -166,6 +178,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
         cli = gr.Code(language="shell", label="Equivalent command", visible=True)
 
         form = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, rank]
+        form.append(sync_repo)
         build_btn.click(fields_to_yaml, form, config, api_name="build_config")
         preset.change(preset_yaml, preset, config, api_name=False)
         estimate_btn.click(_safe(estimate), config, info, api_name="estimate")

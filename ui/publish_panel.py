@@ -1,0 +1,61 @@
+"""Publish panel (Runs tab): push the selected finished run to the Hub with its model card."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from trainers.errors import StudioError
+from ui import auth
+from ui.context import AppContext
+from ui.errors import as_gr_error
+
+
+def publish(
+    ctx: AppContext,
+    run_id: str,
+    owner: str | None,
+    token: str | None,
+    repo_id: str,
+    private: bool,
+    merged: bool,
+    overwrite: bool,
+) -> str:
+    """Push the run; returns Markdown with the repo link(s). Raises StudioError with one sentence."""
+    from hub.push import push_run
+
+    if not owner:
+        raise StudioError("Sign in with your Hugging Face account to publish.")
+    if not (repo_id or "").strip():
+        raise StudioError("Enter a repo id (NAME or NAMESPACE/NAME) to publish to.")
+    if not token:
+        raise StudioError("Publishing needs a Hugging Face token with write access: sign in, or set HF_TOKEN.")
+    run = ctx.queue.get((run_id or "").strip(), owner)
+    result = push_run(run.run_dir, repo_id.strip(), private=private, token=token, merged=merged, overwrite=overwrite)
+    lines = [f"Pushed {len(result.files)} files to [{result.repo_id}]({result.url})."]
+    if result.merged_url:
+        lines.append(f"Merged model: [{result.merged_repo_id}]({result.merged_url}).")
+    return "  \n".join(lines)
+
+
+def build(ctx: AppContext, run_box):
+    with gr.Accordion("Publish the selected run to the Hub", open=False):
+        with gr.Row():
+            repo = gr.Textbox(label="Repo id (NAME or NAMESPACE/NAME)", scale=3)
+            private = gr.Checkbox(True, label="Private")
+            merged = gr.Checkbox(False, label="Also push a merged model (not for QLoRA runs)")
+            overwrite = gr.Checkbox(False, label="Allow a repo not made by this app")
+        push = gr.Button("Publish", variant="primary")
+        result = gr.Markdown()
+
+        def handler(
+            run_id, repo_id, is_private, is_merged, may_overwrite,
+            profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None,
+        ):  # fmt: skip
+            owner, token = auth.identity(profile, oauth)
+            try:
+                return publish(ctx, run_id, owner, token, repo_id, is_private, is_merged, may_overwrite)
+            except Exception as exc:  # noqa: BLE001 - one sentence on the page
+                raise as_gr_error(exc) from exc
+
+        push.click(handler, [run_box, repo, private, merged, overwrite], result, api_name="publish_run")
+    return {"repo": repo, "push": push, "result": result}
