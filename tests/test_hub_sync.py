@@ -51,6 +51,9 @@ def test_checkpoints_sync_to_a_private_repo_and_a_fresh_machine_resumes_from_it(
 
     state = json.loads(Path(hf_hub_download("alice/sync-ckpt", "last-checkpoint/trainer_state.json")).read_text())
     assert state["global_step"] == 20  # the resumed run kept syncing
+    for root in (tmp_path, alice.store.root):  # run folders, logs, pushed checkpoints: no token anywhere
+        leaks = [p for p in root.rglob("*") if p.is_file() and ALICE.encode() in p.read_bytes()]
+        assert not leaks
 
 
 def test_a_checkpoint_repo_of_another_run_is_refused(alice, tmp_path):
