@@ -1,0 +1,113 @@
+"""Evaluate a base model and any number of adapters (or full models) on the same held-out sets.
+
+The base is loaded once; adapters are attached to it by name (PEFT) and the base is scored with adapters
+disabled, so every model sees identical rows, tokenization, batch order and max tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from evaluation import metrics
+
+log = logging.getLogger(__name__)
+
+
+def load_rows(section: dict | None, method: str, tokenizer, max_length: int | None, held_out: bool = True):
+    """Rows in TRL's standard form: the held-out split of a `data:` section (or all rows with held_out=False)."""
+    if not section:
+        return []
+    from data.splits import load_for_run
+    from trainers.config import DataSection
+
+    data = DataSection(**section)
+    if not held_out:
+        data.eval_source, data.eval_split, data.eval_size = None, None, 0
+    train, eval_ds, _, _, reports = load_for_run(data, method, tokenizer, max_length)
+    from data import doctor
+
+    doctor.raise_on_errors(*reports)
+    rows = eval_ds if held_out else train
+    return [] if rows is None else list(rows)
+
+
+def is_adapter(path: str | Path) -> bool:
+    return (Path(path) / "adapter_config.json").exists()
+
+
+def resolve_model(target: str) -> tuple[str, str | None, str]:
+    """(base model path, adapter path or None, tokenizer path) for a run folder, adapter folder or model."""
+    path = Path(target)
+    if (path / "summary.json").exists() and (path / "adapter").is_dir():
+        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        adapter = path / "adapter"
+        if is_adapter(adapter):
+            return summary.get("model_path") or summary["model"], str(adapter), str(adapter)
+        return str(adapter), None, str(adapter)
+    if is_adapter(path):
+        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+        return base, str(path), str(path)
+    from trainers.models import resolve_model_path
+
+    resolved = resolve_model_path(target)
+    return resolved, None, resolved
+
+
+def evaluate(
+    base_path: str,
+    tokenizer_path: str,
+    adapters: dict[str, str | None],
+    sft_rows: list[dict],
+    pref_rows: list[dict],
+    prompts: list,
+    beta: float = 0.1,
+    max_new_tokens: int = 48,
+    max_length: int = metrics.MAX_LENGTH,
+) -> dict[str, dict]:
+    """{name: metrics} for each entry of `adapters` (None = the base itself; a folder without
+    adapter_config.json = a full model). Implicit rewards are against the base."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto").eval()
+
+    def score(m) -> tuple[dict, list, list]:
+        out = {}
+        if sft_rows:
+            out.update(metrics.heldout_nll(m, tokenizer, sft_rows, max_length))
+        pairs = metrics.pair_logprobs(m, tokenizer, pref_rows, max_length) if pref_rows else []
+        gens = metrics.generations(m, tokenizer, prompts, max_new_tokens) if prompts else []
+        if gens:
+            out["mean_reply_tokens"] = sum(g["tokens"] for g in gens) / len(gens)
+        return out, pairs, gens
+
+    base_scores, base_pairs, base_gens = score(model)
+    results: dict[str, dict] = {}
+    peft_model = None
+    for name, adapter in adapters.items():
+        if adapter is None:
+            m_scores, pairs, gens = base_scores, base_pairs, base_gens
+        elif is_adapter(adapter):
+            from peft import PeftModel
+
+            if peft_model is None:
+                peft_model = PeftModel.from_pretrained(model, adapter, adapter_name=name).eval()
+            else:
+                peft_model.load_adapter(adapter, adapter_name=name)
+            peft_model.set_adapter(name)
+            m_scores, pairs, gens = score(peft_model)
+        else:
+            full = AutoModelForCausalLM.from_pretrained(adapter, dtype="auto").eval()
+            m_scores, pairs, gens = score(full)
+            del full
+        if pairs:
+            m_scores.update(metrics.preference_metrics(pairs, base_pairs, beta))
+        results[name] = {"metrics": m_scores, "generations": [g["reply"] for g in gens]}
+        log.info("evaluated %s: %s", name, m_scores)
+    return results

@@ -1,0 +1,45 @@
+"""`python -m evaluation eval`: one run, adapter or model against its base on held-out data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from trainers.errors import ConfigError
+
+
+def evaluate_target(target, data=None, pref_data=None, generations=4, max_new_tokens=48, beta=0.1) -> dict:
+    import yaml
+    from transformers import AutoTokenizer
+
+    from evaluation.evaluate import evaluate, load_rows, resolve_model
+    from evaluation.metrics import split_row
+
+    base, adapter, tokenizer_path = resolve_model(str(target))
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    run_config = Path(target) / "config.yaml"
+    sft_rows, pref_rows = [], []
+    if data:
+        sft_rows = load_rows({"source": data}, "sft", tokenizer, None, held_out=False)
+    if pref_data:
+        pref_rows = load_rows({"source": pref_data}, "dpo", tokenizer, None, held_out=False)
+    if not data and not pref_data:
+        if not run_config.exists():
+            raise ConfigError("Pass --data and/or --pref-data (held-out files or Hub ids) to evaluate on.")
+        cfg = yaml.safe_load(run_config.read_text(encoding="utf-8"))
+        rows = load_rows(cfg["data"], cfg.get("method", "sft"), tokenizer, None)
+        sft_rows, pref_rows = (rows, []) if cfg.get("method", "sft") == "sft" else ([], rows)
+        if not rows:
+            raise ConfigError("This run has no held-out split: pass --data and/or --pref-data.")
+    prompts = [split_row(r)[0] for r in sft_rows[:generations]] or [p["prompt"] for p in pref_rows[:generations]]
+    results = evaluate(
+        base,
+        tokenizer_path,
+        {"base": None, "model": adapter or base},
+        sft_rows,
+        pref_rows,
+        prompts,
+        beta,
+        max_new_tokens,
+    )
+    return {"target": str(target), "base_model": base, **results, "prompts": json.loads(json.dumps(prompts))}
