@@ -154,6 +154,29 @@ def _relink(markdown: str, prefix: str, names: tuple[str, ...]) -> str:
     return text.strip()
 
 
+def find_comparison(run_dir: Path) -> Path | None:
+    """The comparison folder whose report covers this run: `DIR/runs/<arm>` from `python -m evaluation compare`,
+    or a comparison the app queued (STUDIO_HOME/comparisons/*/arms.json lists the run)."""
+    import json
+
+    from trainers.models import studio_home
+
+    if (run_dir.parent.parent / "report.md").exists() and run_dir.parent.name == "runs":
+        return run_dir.parent.parent
+    for listed in sorted((studio_home() / "comparisons").glob("*/arms.json")):
+        try:
+            arms = json.loads(listed.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        paths = arms.values() if isinstance(arms, dict) else []
+        if (
+            any(isinstance(p, str) and Path(p).resolve() == run_dir for p in paths)
+            and (listed.parent / "report.md").exists()
+        ):
+            return listed.parent
+    return None
+
+
 def refuse_secret(staging: Path, token: str | None) -> None:
     """Last guard: no staged file may contain the token."""
     if not token:
@@ -193,6 +216,7 @@ def push_run(
         license = model_card.base_license(run["config"]["model"].get("name_or_path"), token)
         with tempfile.TemporaryDirectory(prefix="studio-push-") as tmp:
             staging = Path(tmp)
+            comparison_dir = comparison_dir or find_comparison(run_dir)
             files = stage(run_dir, full_id, staging, license=license, comparison_dir=comparison_dir)
             refuse_secret(staging, token or api.token)
             commit = with_retries(
