@@ -154,6 +154,9 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
             entry["cost"]["wall_time_s_with_sft"] = (entry["cost"]["wall_time_s"] or 0) + (
                 cost(runs["sft"])["wall_time_s"] or 0
             )
+        if status == "succeeded" and summary.get("model") not in (None, cfg["model"]["name_or_path"]):
+            status = entry["status"] = "skipped"  # scoring it on another base would not be a fair comparison
+            summary["error"] = f"it was trained on {summary['model']}, not on {cfg['model']['name_or_path']}"
         if status != "succeeded":
             entry["error"] = summary.get("error") or (
                 "it never ran (the SFT arm it starts from failed)" if name == "sft_dpo" else "it did not finish"

@@ -73,7 +73,7 @@ def markdown(data: dict) -> str:
             cells[[c[2] for c in COLUMNS].index("wall_time_s")] += f" ({with_sft:.0f} with SFT)"
         status = entry.get("status", "—")
         if entry.get("error"):
-            status = f"failed: {_cell(entry['error'], 160)}"
+            status = f"{'skipped' if status == 'skipped' else 'failed'}: {_cell(entry['error'], 160)}"
         lines.append(f"| {entry.get('label', name)} | {status} | " + " | ".join(cells) + " |")
     if data.get("images", {}).get("loss_curves"):
         lines += ["", "![Loss curves](loss_curves.png)"]

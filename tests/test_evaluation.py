@@ -143,8 +143,14 @@ def test_a_failed_arm_does_not_sink_the_comparison(comparison, tmp_path):
     (folder / "runs" / "dpo" / "summary.json").write_text(
         json.dumps({"status": "failed", "error": "The run ran out of memory: lower the batch size."})
     )
-    shutil.copy(out / "comparison.yaml", folder / "comparison.yaml")
+    other = folder / "other-base-run"
+    shutil.copytree(out / "runs" / "sft", other)
+    summary = json.loads((other / "summary.json").read_text())
+    (other / "summary.json").write_text(json.dumps({**summary, "model": "someone/else-7b"}))
+    cfg = yaml.safe_load((out / "comparison.yaml").read_text())
+    (folder / "comparison.yaml").write_text(yaml.safe_dump({**cfg, "existing": {"mine": str(other)}}))
     data = report_folder(folder)
+    assert data["arms"]["mine"]["status"] == "skipped" and "someone/else-7b" in data["arms"]["mine"]["error"]
     assert data["arms"]["sft"]["status"] == "succeeded" and data["arms"]["sft"]["metrics"]["nll"] < 5
     assert data["arms"]["dpo"]["status"] == "failed" and "out of memory" in data["arms"]["dpo"]["error"]
     assert data["arms"]["sft_dpo"]["status"] != "succeeded"
