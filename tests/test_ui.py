@@ -135,7 +135,7 @@ def test_data_check_previews_rows_under_the_chat_template(demo_model_dir):
 
 def test_estimate_counts_parameters_without_loading_weights(demo_model_dir):
     text = train_tab.estimate(QUICK)
-    assert "Trainable parameters:** 233,472 of 504,288" in text and "GiB" in text
+    assert "Trainable parameters:** 233,472 of 504,288" in text and "GB" in text and "| l4x1 |" in text
 
 
 @pytest.fixture

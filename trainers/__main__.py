@@ -1,6 +1,7 @@
 """Fine-Tune Studio training engine.
 
     python -m trainers train CONFIG.yaml [--output-dir DIR] [--set key.path=value ...]
+    python -m trainers estimate CONFIG.yaml [--json] [--set key.path=value ...] [--rows N] [--tokens-per-row N]
     python -m trainers demo-model DIR
 
 `train` runs SFT or DPO (TRL) with LoRA / QLoRA / DoRA / full fine-tuning from one YAML config and
@@ -30,6 +31,12 @@ def make_parser() -> argparse.ArgumentParser:
         metavar="KEY.PATH=VALUE",
         help="override a config value, e.g. --set training.max_steps=20 (repeatable)",
     )
+    est = sub.add_parser("estimate", help="parameters, peak memory, time and cost per Spaces tier (no weights)")
+    est.add_argument("config", help="RunConfig YAML")
+    est.add_argument("--json", action="store_true", help="print the estimate as JSON")
+    est.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    est.add_argument("--rows", type=int, help="training rows (default: counted by the data doctor for local data)")
+    est.add_argument("--tokens-per-row", type=float, help="mean tokens per row (default: measured for local data)")
     demo = sub.add_parser("demo-model", help="build the tiny offline demo model and tokenizer")
     demo.add_argument("dir", help="output folder")
     return parser
@@ -46,9 +53,28 @@ def main(argv: list[str] | None = None) -> int:
     from trainers.errors import quiet_hub_retries
 
     quiet_hub_retries()
+    if args.command == "estimate":
+        return estimate_main(args)
     from trainers import run
 
     return run.main(args.config, args.output_dir, args.overrides)
+
+
+def estimate_main(args) -> int:
+    import json
+
+    from trainers import config as config_mod
+    from trainers.errors import user_message
+
+    try:
+        from trainers.estimate import estimate, render
+
+        result = estimate(config_mod.load(args.config, args.overrides), args.rows, args.tokens_per_row)
+    except Exception as exc:  # noqa: BLE001 - every failure is one line
+        print(f"error: {user_message(exc)}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0
 
 
 if __name__ == "__main__":

@@ -37,12 +37,14 @@ def hardware() -> dict:
     }
 
 
-def _dtype(section: ModelSection, hw: dict):
+def _dtype(section: ModelSection, hw: dict, full_finetune: bool = False):
+    """auto: bf16 weights where supported, except full fine-tuning, which keeps fp32 master weights and
+    trains in bf16 autocast (mixed precision): pure-bf16 AdamW updates round away on small learning rates."""
     import torch
 
     if section.dtype != "auto":
         return getattr(torch, section.dtype)
-    return torch.bfloat16 if hw["bf16"] else torch.float32
+    return torch.bfloat16 if hw["bf16"] and not full_finetune else torch.float32
 
 
 def quantization_config(section: ModelSection, hw: dict):
@@ -94,13 +96,13 @@ def resolve_and_load_tokenizer(section: ModelSection):
         raise
 
 
-def load_model(section: ModelSection, hw: dict, path: str):
+def load_model(section: ModelSection, hw: dict, path: str, full_finetune: bool = False):
     from transformers import AutoModelForCausalLM
 
     quant = quantization_config(section, hw)
     kwargs = {
         "revision": section.revision,
-        "dtype": _dtype(section, hw),
+        "dtype": _dtype(section, hw, full_finetune and quant is None),
         "trust_remote_code": section.trust_remote_code,
     }
     if section.attn_implementation:

@@ -253,7 +253,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
 
     tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
     train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, run_dir)
-    model = models.load_model(cfg.model, hw, model_path)
+    model = models.load_model(cfg.model, hw, model_path, full_finetune=cfg.peft.type == "none")
     peft_cfg = models.peft_config(cfg.peft)
     init_source = None
     if cfg.init_from:

@@ -107,41 +107,34 @@ def cli_command(text: str) -> str:
 
 
 def estimate(text: str) -> str:
-    """Trainable/total parameters (from the model config, no weights downloaded) and a rough memory figure."""
+    """The pre-flight estimate (trainers/estimate.py) of the first document: parameters, peak memory, time and
+    cost per Spaces tier, full vs LoRA vs QLoRA, and a warning when this machine will likely run out of memory."""
     from trainers import config as config_mod
-    from trainers.models import resolve_model_path
+    from trainers.estimate import estimate as run_estimate
+    from trainers.estimate import render
 
     doc = dict(parse_yaml(text)[0])
     doc.pop("init_from", None)
-    cfg = config_mod.from_dict(doc)
-    import torch
-    from accelerate import init_empty_weights
-    from transformers import AutoConfig, AutoModelForCausalLM
+    est = run_estimate(config_mod.from_dict(doc))
+    local = est["local"]
+    warning = ""
+    if local["fits"] != "fits":
+        warning = (
+            f"**Warning: likely out of memory on this machine** ({local['device']}, {local['memory_gb']} GB, "
+            f"{local['fits']}): lower the batch size or max length, turn on gradient checkpointing, use QLoRA, "
+            "or pick a bigger tier below.\n\n"
+        )
+    return warning + render(est)
 
-    model_config = AutoConfig.from_pretrained(resolve_model_path(cfg.model.name_or_path), revision=cfg.model.revision)
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(model_config)
-    tied = getattr(model_config.get_text_config(), "tie_word_embeddings", False)
-    base = sum(p.numel() for n, p in model.named_parameters() if not (tied and n == "lm_head.weight"))
-    if cfg.peft.type == "none":
-        trainable = total = base
-    else:
-        linears = [m for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and "lm_head" not in n]
-        trainable = sum(cfg.peft.r * (m.in_features + m.out_features) for m in linears)
-        total = base + trainable  # as the trainer counts it: base plus adapter
-    weight_bytes = {"none": 2.0, "8bit": 1.05, "4bit": 0.55}[cfg.model.quantization]
-    hidden = getattr(model_config, "hidden_size", 1024)
-    layers = getattr(model_config, "num_hidden_layers", 12)
-    vocab = getattr(model_config, "vocab_size", 32000)
-    tokens = cfg.training.get("per_device_train_batch_size", 4) * cfg.training.get("max_length", 1024)
-    activations = tokens * hidden * layers * 2 * (4 if cfg.training.get("gradient_checkpointing") else 16)
-    logits = tokens * vocab * 4
-    memory = base * weight_bytes + trainable * 16 + activations + logits
-    return (
-        f"**Trainable parameters:** {trainable:,} of {total:,} ({100 * trainable / total:.2f} %)  \n"
-        f"**Rough peak memory:** {memory / 2**30:.2f} GiB (weights, optimizer state, activations, logits; "
-        "a full estimate per Spaces tier is a separate feature)"
-    )
+
+def live_estimate(text: str) -> str:
+    """For change events: a half-typed config shows its problem as text instead of raising."""
+    try:
+        return estimate(text)
+    except Exception as exc:  # noqa: BLE001 - shown, not raised, while the user types
+        from trainers.errors import user_message
+
+        return f"Estimate unavailable: {user_message(exc)}"
 
 
 def build(ctx: AppContext, selected_run, demo_default: bool):
@@ -171,17 +164,19 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
         build_btn = gr.Button("Build config from the form")
         config = gr.Code(language="yaml", label="RunConfig (editable; every TRL option goes under training:)")
         with gr.Row():
-            estimate_btn = gr.Button("Estimate parameters and memory")
+            estimate_btn = gr.Button("Estimate memory, time and cost")
             cli_btn = gr.Button("Show CLI command")
             start = gr.Button("Start", variant="primary")
         info = gr.Markdown()
+        estimate_md = gr.Markdown(label="Pre-flight estimate")
         cli = gr.Code(language="shell", label="Equivalent command", visible=True)
 
         form = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, rank]
         form.append(sync_repo)
         build_btn.click(fields_to_yaml, form, config, api_name="build_config")
         preset.change(preset_yaml, preset, config, api_name=False)
-        estimate_btn.click(_safe(estimate), config, info, api_name="estimate")
+        estimate_btn.click(_safe(estimate), config, estimate_md, api_name="estimate")
+        config.change(live_estimate, config, estimate_md, api_name=False, trigger_mode="always_last")
         cli_btn.click(_safe(cli_command), config, cli, api_name=False)
 
         def start_run(text, _selected, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None):
