@@ -4,7 +4,8 @@
 
 Builds the page from ui/* and starts the run worker in a background thread; training itself always
 runs in child processes (`python -m trainers train`), never inside a request.  Scripts can drive it
-with gradio_client: /submit_run, /run_status, /cancel_run, /check_data, /build_config, /estimate, /compare.
+with gradio_client: /submit_run, /run_status, /cancel_run, /check_data, /build_config, /estimate, /compare,
+/start_comparison, /comparison_status.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import gradio as gr
 
 from trainers.errors import StudioError
-from ui import auth, data_tab, playground_tab, runs_tab, train_tab
+from ui import auth, compare_tab, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
 from ui.errors import as_gr_error
 
@@ -70,6 +71,7 @@ def build(ctx: AppContext | None = None) -> gr.Blocks:
         train_tab.build(ctx, selected_run, demo_default)
         runs_tab.build(ctx, selected_run)
         playground_tab.build(ctx, selected_run)
+        compare_tab.build(ctx, demo_default)
         _api(ctx)
     return demo
 

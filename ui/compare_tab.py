@@ -1,0 +1,301 @@
+"""Compare tab: SFT vs DPO vs SFT→DPO on one base, one click. The form writes a comparison config; the
+arms are ordinary queued runs (also on the Runs tab); jobs/comparisons.py keeps each comparison's state in
+its folder and launches the report child; this file only draws it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import gradio as gr
+import yaml
+
+from jobs import comparisons
+from jobs.comparisons import (
+    ARM_LABELS,
+    ARM_ORDER,
+    comparison_status,
+    comparisons_root,
+    list_comparisons,
+    render_report,
+)
+from trainers.errors import StudioError
+from ui import auth
+from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
+from ui.errors import as_gr_error
+
+DEMO_EVAL = {
+    str(DEMO_SFT): str(DEMO_SFT.with_name("sft_eval.jsonl")),
+    str(DEMO_DPO): str(DEMO_DPO.with_name("dpo_eval.jsonl")),
+}
+
+
+# --- the form and the YAML ----------------------------------------------------------------------------
+
+
+def demo_yaml() -> str:
+    return (RECIPES / "demo-compare.yaml").read_text(encoding="utf-8")
+
+
+def fields_to_yaml(
+    model, sft_source, pref_source, one_dataset, arms, rank, steps, sft_lr, dpo_lr, max_length, existing=""
+) -> str:
+    """The form as a comparison config (the format of templates/recipes/demo-compare.yaml)."""
+
+    def data(source):
+        source = (source or "").strip()
+        section = {"source": source}
+        if source in DEMO_EVAL:  # the shipped demo sets have their own held-out files
+            section["eval_source"] = DEMO_EVAL[source]
+        return section
+
+    training = {"per_device_train_batch_size": 8, "max_length": int(max_length), "report_to": "none"}
+    if steps and int(steps) > 0:
+        training["max_steps"] = int(steps)
+        training["logging_steps"] = max(1, min(10, int(steps) // 20))
+    else:
+        training["num_train_epochs"] = 1
+    cfg = {
+        "model": {"name_or_path": (model or "").strip()},
+        "peft": {"type": "lora", "r": int(rank), "lora_alpha": int(rank) * 2, "target_modules": "all-linear"},
+        **(
+            {"data": data(sft_source)}
+            if one_dataset
+            else {"sft_data": data(sft_source), "preference_data": data(pref_source)}
+        ),
+        "arms": [a for a in ARM_ORDER if a in (arms or [])],
+        "seed": 42,
+        "training": training,
+        "sft_training": {"learning_rate": float(sft_lr)},
+        "dpo_training": {"learning_rate": float(dpo_lr), "beta": 0.1},
+    }
+    ids = [x.strip() for x in (existing or "").replace("\n", ",").split(",") if x.strip()]
+    if ids:
+        cfg["existing"] = {run_id: run_id for run_id in ids}
+    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+
+
+def parse_yaml(text: str) -> dict:
+    try:
+        raw = yaml.safe_load(text or "")
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise StudioError(f"The comparison config is not valid YAML{where}: fix the syntax there.") from exc
+    if raw is None:
+        raise StudioError("The comparison config is empty: fill in the form or paste a comparison YAML.")
+    if not isinstance(raw, dict):
+        raise StudioError("A comparison config is a mapping with model, sft_data, preference_data and arms.")
+    return raw
+
+
+def start_comparison(ctx: AppContext, text: str, owner: str | None, token: str | None, profile=None) -> dict:
+    """Sign-in check, then jobs.comparisons.start: {"comparison_id", "runs": {arm: run id}}."""
+    refusal = auth.may_launch(owner, profile)
+    if refusal:
+        raise StudioError(refusal)
+    return comparisons.start(ctx, parse_yaml(text), owner, token)
+
+
+def rebuild_report(ctx: AppContext, comparison_id: str, owner: str | None, token: str | None, profile=None) -> str:
+    refusal = auth.may_launch(owner, profile)
+    if refusal:
+        raise StudioError(refusal)
+    return comparisons.rebuild_report(ctx, comparison_id, owner, token)
+
+
+def arms_markdown(status: dict) -> str:
+    lines = [f"**Comparison {status['comparison_id']}** — {status['title']}", "", "| arm | run | status | note |"]
+    lines.append("|---|---|---|---|")
+    for entry in status["arms"].values():
+        state = entry["status"]
+        if state == "running" and entry.get("step"):
+            state += f" — step {entry['step']}" + (f" of {entry['max_steps']}" if entry.get("max_steps") else "")
+        note = " ".join(str(entry.get("error") or "").split()).replace("|", "\\|")
+        lines.append(f"| {entry['label']} | {entry.get('run_id') or '—'} | {state} | {note} |")
+    lines.append("")
+    lines.append(
+        {
+            "waiting": "The report is built once every arm has finished; a failed arm is reported as failed.",
+            "running": "Building the report: the base and every finished arm are scored on the same held-out rows…",
+            "ready": "Report ready (below); report.json can be downloaded.",
+            "failed": status.get("report_error") or "The report failed.",
+        }[status["report"]]
+    )
+    return "\n".join(lines)
+
+
+def _servable(folder: Path, version: int, paths: list[str]) -> dict[str, str]:
+    """Copies of report files in the temp dir (files the page may serve), one folder per report version."""
+    dest = Path(tempfile.gettempdir()) / "fine-tune-studio" / f"compare-{folder.name}-{version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for src in map(Path, paths):
+        target = dest / src.name
+        if not target.exists():
+            tmp = dest / f".{src.name}.{os.getpid()}.{threading.get_ident()}"
+            shutil.copyfile(src, tmp)
+            tmp.replace(target)
+        out[src.name] = str(target)
+    return out
+
+
+def refresh_view(ctx: AppContext, comparison_id, known_choices, shown_version, owner, token) -> tuple:
+    """The timer's view: (picker update, its choices, arms Markdown, report Markdown above the images,
+    loss-curves PNG, metrics PNG, report Markdown below the images, report.json, shown report version).
+    Report outputs are skipped while the page already shows that version of the report."""
+    choices = [list(c) for c in list_comparisons(ctx, owner)]
+    picker_out = gr.update(choices=[tuple(c) for c in choices]) if choices != known_choices else gr.skip()
+    clear = [gr.skip()] * 6 if shown_version is None else ["", None, None, "", None, None]
+    if not comparison_id or not owner:
+        text = "Start a comparison, or pick one of yours." if owner else "Sign in to see your comparisons."
+        return picker_out, choices, text, *clear
+    try:
+        status = comparison_status(ctx, comparison_id, owner, token)
+    except Exception as exc:  # noqa: BLE001 - the page shows one sentence, never a traceback
+        return picker_out, choices, as_gr_error(exc).message, *clear
+    text = arms_markdown(status)
+    if status["report"] != "ready":
+        return picker_out, choices, text, *clear
+    folder = comparisons_root(ctx) / status["comparison_id"]
+    version = (folder / "report.md").stat().st_mtime_ns
+    if shown_version == f"{folder.name}:{version}":
+        return picker_out, choices, text, *([gr.skip()] * 6)
+    top, bottom, images = render_report(folder)
+    files = _servable(folder, version, [*images.values(), *filter(None, [status["report_json"]])])
+    served = lambda path: files.get(Path(path).name) if path else None  # noqa: E731
+    return (
+        picker_out,
+        choices,
+        text,
+        top,
+        served(images.get("loss_curves")),
+        served(images.get("metrics")),
+        bottom,
+        served(status["report_json"]),
+        f"{folder.name}:{version}",
+    )
+
+
+# --- the tab ----------------------------------------------------------------------------------------------
+
+
+def build(ctx: AppContext, demo_default: bool):
+    with gr.Tab("Compare"):
+        gr.Markdown(
+            "SFT vs DPO vs SFT→DPO on one base model: every arm gets the same model, LoRA settings, seed and "
+            "held-out rows; the arms are queued runs (see the Runs tab), and the report appears here when they "
+            "have finished. The form writes the comparison YAML below; edit the YAML last for any other option."
+        )
+        with gr.Row():
+            model = gr.Textbox(ctx.default_model, label="Base model (Hub id or local path)")
+            sft_data = gr.Textbox(
+                str(DEMO_SFT) if demo_default else "trl-lib/Capybara", label="Instruction dataset (SFT)"
+            )
+            pref_data = gr.Textbox(
+                str(DEMO_DPO) if demo_default else "trl-lib/ultrafeedback_binarized",
+                label="Preference dataset (DPO)",
+            )
+        with gr.Row():
+            one_dataset = gr.Checkbox(False, label="One dataset for both (the instruction dataset field)")
+            arms = gr.CheckboxGroup(
+                [(label, arm) for arm, label in ARM_LABELS.items()], value=list(ARM_ORDER), label="Arms"
+            )
+            existing = gr.Textbox("", label="Existing runs of yours to add (run ids, comma-separated)")
+        with gr.Row():
+            rank = gr.Slider(1, 256, value=64 if demo_default else 16, step=1, label="LoRA rank")
+            steps = gr.Number(200 if demo_default else 0, label="Steps per arm (0 = one epoch)", precision=0)
+            sft_lr = gr.Number(5e-3 if demo_default else 2e-4, label="SFT learning rate", minimum=0)
+            dpo_lr = gr.Number(6e-4 if demo_default else 5e-6, label="DPO learning rate", minimum=0)
+            max_length = gr.Slider(64, 8192, value=128 if demo_default else 1024, step=64, label="Max length")
+        form = [model, sft_data, pref_data, one_dataset, arms, rank, steps, sft_lr, dpo_lr, max_length, existing]
+        initial = demo_yaml() if demo_default else fields_to_yaml(*(c.value for c in form))
+        config = gr.Code(initial, language="yaml", label="Comparison config (templates/recipes/demo-compare.yaml)")
+        with gr.Row():
+            start = gr.Button("Start comparison", variant="primary")
+            rebuild = gr.Button("Rebuild the report")
+        info = gr.Markdown()
+        picker = gr.Dropdown([], value=None, label="My comparisons (newest first)", interactive=True)
+        arms_md = gr.Markdown()
+        report_top = gr.Markdown()
+        with gr.Row():
+            loss_img = gr.Image(label="Loss curves", type="filepath", interactive=False)
+            metrics_img = gr.Image(label="Held-out metrics", type="filepath", interactive=False)
+        report_bottom = gr.Markdown()
+        report_file = gr.File(label="report.json")
+        known = gr.State(None)  # the picker's choices as last sent to this page
+        shown = gr.State(None)  # which report version this page shows
+        timer = gr.Timer(3.0)
+
+        gr.on([c.change for c in form], fields_to_yaml, form, config, api_name=False, show_progress="hidden")
+        one_dataset.change(lambda one: gr.update(interactive=not one), one_dataset, pref_data, api_name=False)
+
+        def refresh(
+            comparison_id,
+            known_choices,
+            shown_version,
+            profile: gr.OAuthProfile | None = None,
+            oauth: gr.OAuthToken | None = None,
+        ):
+            owner, token = auth.identity(profile, oauth)
+            return refresh_view(ctx, comparison_id, known_choices, shown_version, owner, token)
+
+        outputs = [picker, known, arms_md, report_top, loss_img, metrics_img, report_bottom, report_file, shown]
+        inputs = [picker, known, shown]
+        timer.tick(refresh, inputs, outputs, api_name=False, show_progress="hidden")
+        picker.change(refresh, inputs, outputs, api_name=False, show_progress="hidden")
+
+        def start_clicked(text, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None):
+            owner, token = auth.identity(profile, oauth)
+            try:
+                started = start_comparison(ctx, text, owner, token, profile)
+            except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
+                raise as_gr_error(exc) from exc
+            runs = ", ".join(f"{ARM_LABELS[a]} {i}" for a, i in started["runs"].items())
+            choices = list_comparisons(ctx, owner)
+            return (
+                f"Comparison {started['comparison_id']} queued: {runs or 'no new runs'} (also on the Runs tab).",
+                gr.update(choices=choices, value=started["comparison_id"]),
+                [list(c) for c in choices],
+            )
+
+        start.click(start_clicked, [config], [info, picker, known], api_name=False)
+
+        def rebuild_clicked(comparison_id, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None):
+            owner, token = auth.identity(profile, oauth)
+            try:
+                return rebuild_report(ctx, comparison_id, owner, token, profile)
+            except Exception as exc:  # noqa: BLE001
+                raise as_gr_error(exc) from exc
+
+        rebuild.click(rebuild_clicked, [picker], info, api_name=False)
+    _api(ctx)
+    return {"config": config, "start": start, "picker": picker, "arms": arms_md, "report": report_top}
+
+
+def _api(ctx: AppContext):
+    def start_comparison_api(
+        config_yaml: str, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None
+    ) -> dict:
+        """Queue a comparison (comparison YAML); returns {"comparison_id", "runs": {arm: run id}}."""
+        owner, token = auth.identity(profile, oauth)
+        try:
+            return start_comparison(ctx, config_yaml, owner, token, profile)
+        except Exception as exc:  # noqa: BLE001 - one sentence for the caller
+            raise as_gr_error(exc) from exc
+
+    def comparison_status_api(
+        comparison_id: str, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None
+    ) -> dict:
+        """Each arm's status; the report (Markdown without images, report_json) once every arm has finished."""
+        owner, token = auth.identity(profile, oauth)
+        try:
+            return comparison_status(ctx, comparison_id, owner, token)
+        except Exception as exc:  # noqa: BLE001
+            raise as_gr_error(exc) from exc
+
+    gr.api(start_comparison_api, api_name="start_comparison")
+    gr.api(comparison_status_api, api_name="comparison_status")
