@@ -51,6 +51,31 @@ def signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)  # each child leads its own process group (start_new_session)
 
 
+def train_command(config_path: Path, run_dir: Path) -> list[str]:
+    """`python -m trainers train`, through `accelerate launch` when the config names a launch profile."""
+    import yaml
+
+    train = ["-m", "trainers", "train", str(config_path), "--output-dir", str(run_dir)]
+    try:
+        launch = (yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}).get("launch") or {}
+    except (OSError, yaml.YAMLError):
+        launch = {}  # the engine reports the bad config in one line
+    if not launch.get("profile"):
+        return [sys.executable, *train]
+    profile = ROOT / "templates" / "accelerate" / f"{launch['profile']}.yaml"
+    n = str(int(launch.get("num_processes") or 1))
+    return [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(profile),
+        "--num_processes",
+        n,
+        *train,
+    ]
+
+
 @dataclass
 class Worker:
     home: Path = field(default_factory=studio_home)
@@ -107,7 +132,7 @@ class Worker:
 
     def launch(self, run) -> None:
         run_dir = Path(run.run_dir)
-        cmd = [sys.executable, "-m", "trainers", "train", str(run_dir / "config.yaml"), "--output-dir", str(run_dir)]
+        cmd = train_command(run_dir / "config.yaml", run_dir)
         with open(run_dir / "train.log", "ab") as out:
             proc = subprocess.Popen(
                 cmd,

@@ -21,8 +21,15 @@ def test_every_shipped_recipe_validates_and_starts_with_its_command():
     assert len(recipes) >= 6
     for path in recipes:
         text = path.read_text()
+        raw = yaml.safe_load(text)
+        if "arms" in raw:  # a comparison recipe (python -m evaluation compare)
+            from evaluation.compare import validate
+
+            assert text.startswith("#") and f"python -m evaluation compare templates/recipes/{path.name}" in text
+            assert validate(raw)["arms"]
+            continue
         assert text.startswith("#") and f"python -m trainers train templates/recipes/{path.name}" in text, path
-        cfg = config.from_dict(yaml.safe_load(text))
+        cfg = config.from_dict(raw)
         assert cfg.method in ("sft", "dpo")
 
 

@@ -2,6 +2,7 @@
 
     python -m trainers train CONFIG.yaml [--output-dir DIR] [--set key.path=value ...]
     python -m trainers estimate CONFIG.yaml [--json] [--set key.path=value ...] [--rows N] [--tokens-per-row N]
+    python -m trainers jobs-command CONFIG.yaml --flavor a10g-large --push-to NAME/REPO [--submit]
     python -m trainers demo-model DIR
 
 `train` runs SFT or DPO (TRL) with LoRA / QLoRA / DoRA / full fine-tuning from one YAML config and
@@ -37,6 +38,14 @@ def make_parser() -> argparse.ArgumentParser:
     est.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
     est.add_argument("--rows", type=int, help="training rows (default: counted by the data doctor for local data)")
     est.add_argument("--tokens-per-row", type=float, help="mean tokens per row (default: measured for local data)")
+    jobs = sub.add_parser("jobs-command", help="the HF Jobs command that trains this config off the Space")
+    jobs.add_argument("config", help="RunConfig YAML")
+    jobs.add_argument("--flavor", required=True, help="Jobs hardware, e.g. a10g-large (templates/hardware/)")
+    jobs.add_argument("--push-to", required=True, help="NAMESPACE/NAME the Job pushes the adapter to")
+    jobs.add_argument("--code-repo", help="git URL of this app the Job clones (default: this Space)")
+    jobs.add_argument("--timeout", default="2h", help="Job time limit (default 2h)")
+    jobs.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
+    jobs.add_argument("--submit", action="store_true", help="submit it now with HF_TOKEN (Jobs API)")
     demo = sub.add_parser("demo-model", help="build the tiny offline demo model and tokenizer")
     demo.add_argument("dir", help="output folder")
     return parser
@@ -55,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet_hub_retries()
     if args.command == "estimate":
         return estimate_main(args)
+    if args.command == "jobs-command":
+        return jobs_main(args)
     from trainers import run
 
     return run.main(args.config, args.output_dir, args.overrides)
@@ -74,6 +85,28 @@ def estimate_main(args) -> int:
         print(f"error: {user_message(exc)}", file=sys.stderr)
         return 2
     print(json.dumps(result, indent=2) if args.json else render(result))
+    return 0
+
+
+def jobs_main(args) -> int:
+    from trainers import hf_jobs
+    from trainers.errors import user_message
+
+    try:
+        spec = hf_jobs.job_spec(args.config, args.flavor, args.push_to, args.code_repo, args.overrides)
+        print(hf_jobs.cli_command(spec, args.timeout))
+        if args.submit:
+            token = os.environ.get("HF_TOKEN")
+            if not token:
+                raise ValueError("--submit needs HF_TOKEN set to a token allowed to run Jobs.")
+            job = hf_jobs.submit(spec, token, args.timeout)
+            print(f"submitted: {getattr(job, 'url', None) or getattr(job, 'id', job)}", file=sys.stderr)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - every failure is one line
+        print(f"error: {user_message(exc)}", file=sys.stderr)
+        return 2
     return 0
 
 

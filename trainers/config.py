@@ -79,6 +79,22 @@ class DataSection:
     )
 
 
+LAUNCH_PROFILES = ("single_gpu", "ddp", "fsdp", "deepspeed_zero2", "deepspeed_zero2_offload", "deepspeed_zero3")
+LAUNCH_PROFILES += ("deepspeed_zero3_offload", "cpu_ddp")
+
+
+@dataclass
+class LaunchSection:
+    profile: str | None = field(
+        default=None,
+        metadata={
+            "help": "accelerate profile in templates/accelerate/ (None = one process, no accelerate launch).",
+            "choices": [None, *LAUNCH_PROFILES],
+        },
+    )
+    num_processes: int = field(default=1, metadata={"help": "Processes (GPUs) to launch with the profile."})
+
+
 @dataclass
 class RunConfig:
     model: ModelSection
@@ -91,12 +107,13 @@ class RunConfig:
     training: dict[str, Any] = field(
         default_factory=dict, metadata={"help": "Passed unchanged to SFTConfig/DPOConfig."}
     )
+    launch: LaunchSection = field(default_factory=LaunchSection)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-SECTIONS = {"model": ModelSection, "peft": PeftSection, "data": DataSection}
+SECTIONS = {"model": ModelSection, "peft": PeftSection, "data": DataSection, "launch": LaunchSection}
 
 # Our defaults for TRL options (TRL's own defaults apply to everything else).  Hardware-dependent
 # choices (bf16, use_cpu, gradient checkpointing) are made at run time, not written into configs.
@@ -219,6 +236,12 @@ def from_dict(raw: Any) -> RunConfig:
         raise ConfigError(
             f"{sections['model'].quantization} quantization needs an adapter: quantized weights cannot be "
             "fully fine-tuned, so set peft.type to lora or dora, or model.quantization to none."
+        )
+    launch = sections["launch"]
+    if launch.num_processes < 1 or (launch.profile is None and launch.num_processes != 1):
+        raise ConfigError(
+            "launch.num_processes must be 1 without a launch.profile, and at least 1 with one "
+            "(e.g. launch: {profile: ddp, num_processes: 2})."
         )
     return RunConfig(method=method, init_from=init_from, training=training, **sections)
 

@@ -59,12 +59,26 @@ def quantization_config(section: ModelSection, hw: dict):
 
     if section.quantization == "8bit":
         return BitsAndBytesConfig(load_in_8bit=True)
+    compute = _dtype(section, hw)
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
-        bnb_4bit_compute_dtype=_dtype(section, hw),
+        bnb_4bit_compute_dtype=compute,
+        # FSDP shards flat parameters of one dtype: 4-bit weights must be stored in the compute dtype
+        **({"bnb_4bit_quant_storage": compute} if sharded_launch() else {}),
     )
+
+
+def sharded_launch() -> bool:
+    """True under `accelerate launch` with FSDP or DeepSpeed ZeRO-3, which shard the weights themselves
+    (the launcher sets these variables); ZeRO-2 and DDP keep a whole model per GPU."""
+    env = os.environ
+    fsdp = env.get("ACCELERATE_USE_FSDP", "").lower() == "true"
+    zero3 = (
+        env.get("ACCELERATE_USE_DEEPSPEED", "").lower() == "true" and env.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3"
+    )
+    return fsdp or zero3
 
 
 def _missing_local(path: str) -> bool:
@@ -109,7 +123,8 @@ def load_model(section: ModelSection, hw: dict, path: str, full_finetune: bool =
         kwargs["attn_implementation"] = section.attn_implementation
     if quant is not None:
         kwargs["quantization_config"] = quant
-        kwargs["device_map"] = {"": 0} if hw["device"] == "cuda" else "cpu"
+        if not sharded_launch():  # each data-parallel process loads onto its own GPU
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))} if hw["device"] == "cuda" else "cpu"
     try:
         return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:

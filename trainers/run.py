@@ -6,6 +6,7 @@ adapter/, checkpoints/.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import logging
@@ -44,6 +45,8 @@ def default_run_dir(config_path: Path) -> Path:
 
 
 def write_json(path: Path, data: dict) -> None:
+    if not is_main():  # one writer for every file of the run folder
+        return
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     os.replace(tmp, path)  # atomic: readers never see half a summary
@@ -56,8 +59,30 @@ def read_json(path: Path) -> dict:
         return {}
 
 
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process under `accelerate launch` / torchrun; (0, 1) when alone."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main() -> bool:
+    return process_rank()[0] == 0
+
+
+@contextlib.contextmanager
+def main_first():
+    """The main process runs the block first (downloads, caches, dependency runs); the others then reuse it."""
+    if process_rank()[1] == 1:
+        yield
+        return
+    from accelerate import PartialState
+
+    with PartialState().main_process_first():
+        yield
+
+
 def setup_logging(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    # Only the main process writes train.log; the other ranks log to their console (captured by the launcher).
+    handler = logging.FileHandler(run_dir / "train.log" if is_main() else os.devnull, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console = logging.StreamHandler(sys.stdout)
     console.setLevel(logging.WARNING if os.environ.get("STUDIO_QUIET") else logging.INFO)
@@ -109,6 +134,20 @@ def run_dependency(config_path: Path) -> Path:
         error = read_json(dep_dir / "summary.json").get("error", "see its train.log")
         raise ConfigError(f"The init_from run {config_path.name} failed ({error}); fix it, then re-run.")
     return dep_dir
+
+
+def tracking_env(report_to, run_dir: Path) -> dict:
+    """Offline-safe experiment tracking through TRL's own `report_to`: logs land in the run folder; nothing
+    is sent anywhere unless the user configured it (WANDB_API_KEY, TRACKIO_SPACE_ID)."""
+    names = {report_to} if isinstance(report_to, str) else set(report_to or [])
+    env = {}
+    if "tensorboard" in names or "all" in names:
+        env["TENSORBOARD_LOGGING_DIR"] = str(run_dir / "tensorboard")
+    if "wandb" in names and not os.environ.get("WANDB_API_KEY"):
+        env.update(WANDB_MODE="offline", WANDB_DIR=str(run_dir))
+    if "trackio" in names and not os.environ.get("TRACKIO_SPACE_ID"):
+        env["TRACKIO_DIR"] = str(run_dir / "trackio")
+    return env
 
 
 def runtime_training_args(cfg, hw: dict, run_dir: Path, has_eval: bool) -> dict:
@@ -187,6 +226,23 @@ def _check_same_run(run_dir: Path, resolved: dict) -> None:
         )
 
 
+def train_or_restore(trainer, last_ckpt: str | None, max_steps: int):
+    """trainer.train, except when the last checkpoint already reached max_steps: transformers 5.24 would then
+    train one step past it, so the checkpoint's weights are loaded and training is skipped."""
+    if last_ckpt and max_steps > 0:
+        state = read_json(Path(last_ckpt) / "trainer_state.json")
+        if state.get("global_step", 0) >= max_steps:
+            from transformers.trainer_utils import TrainOutput
+
+            log.info("The checkpoint already reached max_steps (%s): nothing left to train.", max_steps)
+            trainer._load_from_checkpoint(last_ckpt)  # what train() does first when it resumes
+            trainer.state.global_step = state["global_step"]
+            trainer.state.epoch = state.get("epoch")
+            trainer.state.num_input_tokens_seen = state.get("num_input_tokens_seen", 0)
+            return TrainOutput(state["global_step"], None, {})
+    return trainer.train(resume_from_checkpoint=last_ckpt)
+
+
 def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, metrics_path: Path, have_local: bool) -> dict:
     """With TRL's checkpoint push on: record the config beside the checkpoints and, when this run folder has
     no checkpoint (a fresh machine), fetch the last one from the Hub and rebuild metrics.jsonl from it."""
@@ -195,8 +251,9 @@ def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, metrics_path: Path, hav
     repo = hub_ckpt.sync_repo(cfg.training)
     if not repo:
         return {}
-    hub_ckpt.record_config(ckpt_dir, resolved)
-    if have_local:
+    if is_main():
+        hub_ckpt.record_config(ckpt_dir, resolved)
+    if have_local or not is_main():
         return {"repo": repo}
     fetched = hub_ckpt.fetch_last_checkpoint(repo, ckpt_dir, resolved)
     if not fetched:
@@ -230,12 +287,15 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     started = time.time()
     cfg = config_mod.load(config_path, overrides)
     if cfg.init_from and cfg.init_from.endswith((".yaml", ".yml")):
-        cfg.init_from = str(run_dependency(Path(cfg.init_from).expanduser()))
+        with main_first():  # trained once, by the main process; the others reuse the finished run
+            cfg.init_from = str(run_dependency(Path(cfg.init_from).expanduser()))
     _absolute_paths(cfg)
     resolved = cfg.to_dict()
-    _check_same_run(run_dir, resolved)
-    header = f"# Resolved run config, re-runnable as is:\n#   python -m trainers train {run_dir / 'config.yaml'}\n"
-    config_mod.dump(cfg, run_dir / "config.yaml", header)
+    rank, world = process_rank()
+    if rank == 0:
+        _check_same_run(run_dir, resolved)
+        header = f"# Resolved run config, re-runnable as is:\n#   python -m trainers train {run_dir / 'config.yaml'}\n"
+        config_mod.dump(cfg, run_dir / "config.yaml", header)
 
     hw = models.hardware()
     summary_path = run_dir / "summary.json"
@@ -246,13 +306,16 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
         "pid": os.getpid(),
         "started_at": datetime.now(UTC).isoformat(),
         "hardware": hw,
+        "processes": world,
+        "launch_profile": cfg.launch.profile,
     }
     write_json(summary_path, summary)
     log.info("Run folder: %s", run_dir)
     log.info("Hardware: %s", hw)
 
-    tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
-    train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, run_dir)
+    with main_first():  # downloads and the datasets cache are built once
+        tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
+        train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, run_dir)
     model = models.load_model(cfg.model, hw, model_path, full_finetune=cfg.peft.type == "none")
     peft_cfg = models.peft_config(cfg.peft)
     init_source = None
@@ -262,21 +325,28 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
         log.info("Starting from adapter %s", init_source)
 
     args = runtime_training_args(cfg, hw, run_dir, eval_ds is not None)
+    for key, value in tracking_env(args.get("report_to"), run_dir).items():
+        if key == "WANDB_MODE":
+            os.environ.setdefault(key, value)  # the user's own choice wins
+        else:
+            os.environ[key] = value  # this run's folder
     metrics_path = run_dir / "metrics.jsonl"
     stopper = GracefulStop()
     callbacks = [MetricsWriter(metrics_path), stopper]
     from transformers.trainer_utils import get_last_checkpoint
 
     ckpt_dir = Path(args["output_dir"])
-    last_ckpt = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
-    sync = checkpoint_sync(cfg, ckpt_dir, resolved, metrics_path, have_local=bool(last_ckpt))
+    with main_first():  # the main process fetches a synced checkpoint; the others then find it on disk
+        last_ckpt = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+        sync = checkpoint_sync(cfg, ckpt_dir, resolved, metrics_path, have_local=bool(last_ckpt))
     if sync.get("fetched"):
         last_ckpt = sync["fetched"]
     if last_ckpt:
         step = read_json(Path(last_ckpt) / "trainer_state.json").get("global_step", 0)
-        truncate_metrics(metrics_path, step)
+        if rank == 0:
+            truncate_metrics(metrics_path, step)
         log.info("Resuming from %s (step %s)", last_ckpt, step)
-    elif metrics_path.exists():
+    elif metrics_path.exists() and rank == 0:
         metrics_path.unlink()
 
     builder = importlib.import_module(f"trainers.{cfg.method}")
@@ -300,7 +370,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     eval_before = None
     if eval_ds is not None and not last_ckpt:
         eval_before = trainer.evaluate()
-    result = trainer.train(resume_from_checkpoint=last_ckpt)
+    result = train_or_restore(trainer, last_ckpt, int(args.get("max_steps") or -1))
     if stopper.requested:
         summary.update(status="cancelled", global_step=trainer.state.global_step)
         summary.update(wall_time_s=round(time.time() - started, 2), **_peak_memory(hw))
@@ -310,11 +380,14 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     eval_after = trainer.evaluate() if eval_ds is not None else None
 
     adapter_dir = run_dir / "adapter"
-    if hasattr(trainer.model, "peft_config"):
-        trainer.model.save_pretrained(adapter_dir, selected_adapters=["default"])
-    else:
+    sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+    if hasattr(trainer.model, "peft_config") and not sharded:
+        if rank == 0:  # DPO from an adapter also holds TRL's frozen "ref" copy: save only the trained one
+            trainer.model.save_pretrained(adapter_dir, selected_adapters=["default"])
+    else:  # full weights, or shards that every rank must help gather: the Trainer saves on the main process
         trainer.save_model(str(adapter_dir))
-    tokenizer.save_pretrained(adapter_dir)
+    if rank == 0:
+        tokenizer.save_pretrained(adapter_dir)
 
     final = {**_last_logged(metrics_path), **result.metrics}  # train_runtime, train_loss, ... of this run
     if eval_before is None and last_ckpt:  # resumed: the first attempt logged it at step 0

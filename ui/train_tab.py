@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import gradio as gr
 import yaml
 
@@ -26,10 +29,23 @@ def preset_yaml(name: str) -> str:
 
 
 def fields_to_yaml(
-    method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, r, sync_repo=""
+    method,
+    model,
+    peft_kind,
+    data_source,
+    pref_source,
+    lr,
+    epochs,
+    max_steps,
+    batch,
+    max_length,
+    r,
+    sync_repo="",
+    launch_profile=None,
 ):
     """The form as RunConfig YAML; SFT→DPO is two documents, the second starting from the first.
-    `sync_repo`: push checkpoints to this private Hub repo while training (TRL's own hub_* options)."""
+    `sync_repo`: push checkpoints to this private Hub repo while training (TRL's own hub_* options).
+    `launch_profile`: an accelerate profile (templates/accelerate) over every visible GPU."""
     from hub.checkpoints import sync_settings
 
     peft_type, quant = PEFT_KINDS[peft_kind]
@@ -48,6 +64,7 @@ def fields_to_yaml(
             "data": {"source": source, "eval_size": 0.1},
             "training": {**training, **(extra or {}), **(sync_settings(f"{sync}-{kind}") if sync else {})},
             **({"init_from": "previous"} if kind == "dpo" and method == "SFT→DPO" else {}),
+            **({"launch": {"profile": launch_profile, "num_processes": gpu_count()}} if launch_profile else {}),
         }
 
     sync = (sync_repo or "").strip()
@@ -57,6 +74,37 @@ def fields_to_yaml(
     if method in ("DPO", "SFT→DPO"):
         docs.append(doc("dpo", pref_source, {"learning_rate": float(lr) / 10}))
     return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+def gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def launch_profiles() -> list[str]:
+    """Multi-GPU profiles, offered only when this machine has more than one GPU."""
+    from trainers.config import LAUNCH_PROFILES
+
+    return [p for p in LAUNCH_PROFILES if p not in ("single_gpu", "cpu_ddp")] if gpu_count() > 1 else []
+
+
+def hf_jobs_command(text: str, flavor: str, push_to: str, code_repo: str) -> str:
+    """The `hf jobs run` command for the first document of the config (the token goes as a secret)."""
+    import tempfile
+
+    from trainers import hf_jobs
+
+    doc = dict(parse_yaml(text)[0])
+    if doc.get("init_from") == "previous":
+        raise StudioError("HF Jobs runs one config at a time: push the SFT adapter first, then init_from its repo.")
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8") as f:
+        yaml.safe_dump(doc, f)
+    try:
+        spec = hf_jobs.job_spec(f.name, flavor, (push_to or "").strip(), (code_repo or "").strip() or None)
+    finally:
+        Path(f.name).unlink(missing_ok=True)
+    return hf_jobs.cli_command(spec)
 
 
 def parse_yaml(text: str) -> list[dict]:
@@ -170,9 +218,26 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
         info = gr.Markdown()
         estimate_md = gr.Markdown(label="Pre-flight estimate")
         cli = gr.Code(language="shell", label="Equivalent command", visible=True)
+        profiles = launch_profiles()
+        launch_profile = gr.Dropdown(
+            [None, *profiles], value=None, label=f"Multi-GPU launch ({gpu_count()} GPUs)", visible=bool(profiles)
+        )
+        with gr.Accordion("Run it on HF Jobs instead (bigger hardware, billed per minute)", open=False):
+            from trainers.hf_jobs import flavors
+
+            with gr.Row():
+                flavor = gr.Dropdown(flavors(), value="a10g-large", label="Flavor")
+                push_to = gr.Textbox(label="Push the adapter to (NAMESPACE/NAME)")
+                code_repo = gr.Textbox(
+                    f"https://huggingface.co/spaces/{os.environ['SPACE_ID']}" if os.environ.get("SPACE_ID") else "",
+                    label="Code repo the Job clones (this Space by default)",
+                )
+            jobs_btn = gr.Button("Show the HF Jobs command")
+            jobs_cmd = gr.Code(language="shell", label="Run with HF_TOKEN set in your shell (sent as a secret)")
+        jobs_btn.click(_safe(hf_jobs_command), [config, flavor, push_to, code_repo], jobs_cmd, api_name=False)
 
         form = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, rank]
-        form.append(sync_repo)
+        form += [sync_repo, launch_profile]
         build_btn.click(fields_to_yaml, form, config, api_name="build_config")
         preset.change(preset_yaml, preset, config, api_name=False)
         estimate_btn.click(_safe(estimate), config, estimate_md, api_name="estimate")
