@@ -133,10 +133,20 @@ def cost(run_dir: Path) -> dict:
     }
 
 
+def heldout_rows(cfg: dict, tokenizer, max_length: int | None) -> tuple[list, list]:
+    """The held-out instruction rows and preference pairs, exactly as the arms split them (same seed)."""
+    from evaluation.evaluate import load_rows
+
+    seed = cfg.get("seed", 42)
+    sft = {**cfg["sft_data"], "seed": seed} if cfg.get("sft_data") else None
+    pref = {**cfg["preference_data"], "seed": seed} if cfg.get("preference_data") else None
+    return load_rows(sft, "sft", tokenizer, max_length), load_rows(pref, "dpo", tokenizer, max_length)
+
+
 def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
     """Evaluate the base and every finished arm on the same held-out sets; write report.json/report.md/images."""
     from evaluation import render
-    from evaluation.evaluate import evaluate, load_rows
+    from evaluation.evaluate import evaluate
     from trainers.config import ModelSection
     from trainers.metrics_file import read_metrics
     from trainers.models import resolve_and_load_tokenizer
@@ -169,8 +179,7 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
     tokenizer, base_path = resolve_and_load_tokenizer(ModelSection(**cfg["model"]))
     tokenizer_path = next((p for p in adapters.values() if p), base_path)
     max_length = ev["max_length"]
-    sft_rows = load_rows(cfg.get("sft_data"), "sft", tokenizer, max_length)
-    pref_rows = load_rows(cfg.get("preference_data"), "dpo", tokenizer, max_length)
+    sft_rows, pref_rows = heldout_rows(cfg, tokenizer, max_length)
     from evaluation.metrics import split_row
 
     prompts = [split_row(r)[0] for r in sft_rows[: ev["generations"]]] or [p["prompt"] for p in pref_rows][

@@ -192,3 +192,23 @@ def test_the_report_goes_into_the_pushed_card(comparison, fake_hub_env, monkeypa
     assert "## Comparison with other methods on the same base" in card.text
     assert "| SFT→DPO | succeeded |" in card.text and "(comparison/loss_curves.png)" in card.text
     assert Path(hf_hub_download("alice/compared-sft-dpo", "comparison/metrics.png")).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluation_scores_the_rows_the_arms_held_out(demo_model_dir):
+    from data.splits import load_for_run
+    from evaluation.compare import heldout_rows, plan, validate
+    from trainers.config import DataSection, ModelSection
+    from trainers.models import resolve_and_load_tokenizer
+
+    cfg = validate(
+        {
+            "model": {"name_or_path": "demo-tiny"},
+            "sft_data": {"source": str(ROOT / "data/demo/sft_train.jsonl"), "eval_size": 20},
+            "arms": ["sft"],
+            "seed": 7,
+        }
+    )
+    tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path="demo-tiny"))
+    sft_rows, _ = heldout_rows(cfg, tokenizer, 256)
+    _, arm_eval, *_ = load_for_run(DataSection(**plan(cfg)["sft"]["data"]), "sft", tokenizer, 256)
+    assert len(sft_rows) == 20 and sft_rows == list(arm_eval)  # seed 7 carve, not the default 42
