@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from jobs.runner import alive
 from jobs.store import FINAL, new_run_id
 from trainers.errors import StudioError
 
@@ -228,23 +229,6 @@ def arm_states(ctx, folder: Path, meta: dict, owner: str) -> dict[str, dict]:
     return out
 
 
-def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie, or a recycled pid running something else, is not our report child
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return True
-    return stat.split(")")[-1].split()[0] != "Z" and b"evaluation" in cmdline
-
-
 def report_state(folder: Path) -> tuple[str, str | None]:
     """("waiting" | "running" | "ready" | "failed", the failure sentence)."""
     marker, report = folder / "report.started", folder / "report.md"
@@ -257,7 +241,7 @@ def report_state(folder: Path) -> tuple[str, str | None]:
         info, started = {}, time.time()
     if info.get("pid") is None and time.time() - started < 60:
         return "running", None  # another request is launching it right now
-    if _alive(info.get("pid")):
+    if alive(info.get("pid"), b"evaluation"):  # the report child
         return "running", None
     if report.exists() and report.stat().st_mtime >= started - 1:
         return "ready", None

@@ -29,7 +29,8 @@ def studio_home() -> Path:
     return Path(os.environ.get("STUDIO_HOME", "studio_home")).expanduser().resolve()
 
 
-def alive(pid: int | None) -> bool:
+def alive(pid: int | None, command: bytes = b"trainers") -> bool:
+    """True while `pid` runs a live process whose command line contains `command`."""
     if not pid:
         return False
     try:
@@ -38,12 +39,12 @@ def alive(pid: int | None) -> bool:
         return False
     except PermissionError:
         return True
-    try:  # a zombie or a recycled pid running something else is not our trainer
+    try:  # a zombie or a recycled pid running something else is not our child
         stat = Path(f"/proc/{pid}/stat").read_text()
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
-    return stat.split(")")[-1].split()[0] != "Z" and b"trainers" in cmdline
+    return stat.split(")")[-1].split()[0] != "Z" and command in cmdline
 
 
 def signal_group(pid: int, sig: int) -> None:
