@@ -56,16 +56,14 @@ def push_merged(
     license: str | None,  # noqa: A002
     max_shard_size: str = "5GB",
 ) -> str:
-    from hub.push import RECORD_FILES, _copy, ensure_repo, refuse_secret
+    from hub.push import RECORD_FILES, copy_present, ensure_repo, refuse_secret
 
     try:
         repo_id = ensure_repo(api, repo_id, private, overwrite)
         with tempfile.TemporaryDirectory(prefix="studio-merge-") as tmp:
             staging = Path(tmp)
             merge_run(run_dir, staging, max_shard_size)
-            for name in RECORD_FILES:
-                if (run_dir / name).exists():
-                    _copy(run_dir / name, staging / "training" / name)
+            copy_present(run_dir, RECORD_FILES, staging / "training")
             model_card.render(run_dir, repo_id, merged=True, license=license).save(staging / "README.md")
             refuse_secret(staging, api.token)
             with_retries(

@@ -140,11 +140,13 @@ def render(
     license: str | None = None,  # noqa: A002 - the card's own field name
     loss_curve: str | None = None,
     comparison: str | None = None,
+    run: dict | None = None,
 ):
-    """The ModelCard for the run in `run_dir` as pushed to `repo_id` (the adapter, or the merged model)."""
+    """The ModelCard for the run in `run_dir` as pushed to `repo_id` (the adapter, or the merged model);
+    `run`: its read_run() record when the caller has it already."""
     from huggingface_hub import ModelCard, ModelCardData
 
-    run = read_run(run_dir)
+    run = run or read_run(run_dir)
     config, summary = run["config"], run["summary"]
     method = config.get("method", "sft")
     kind = adapter_kind(config)

@@ -110,25 +110,34 @@ def _copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
+def copy_present(src_dir: Path, names: tuple[str, ...], dst_dir: Path) -> None:
+    """Copy those of `names` that exist in `src_dir` into `dst_dir`."""
+    for name in names:
+        if (src_dir / name).exists():
+            _copy(src_dir / name, dst_dir / name)
+
+
 def stage(
-    run_dir: Path, repo_id: str, staging: Path, *, license: str | None = None, comparison_dir: Path | None = None
+    run_dir: Path,
+    repo_id: str,
+    staging: Path,
+    *,
+    license: str | None = None,
+    comparison_dir: Path | None = None,
+    run: dict | None = None,
 ) -> list[str]:
     """Fill `staging` with what the repo will hold; returns the relative file names."""
     from evaluation.plots import loss_curves
 
-    run = model_card.read_run(run_dir)
+    run = run or model_card.read_run(run_dir)
     for src in sorted((run_dir / "adapter").iterdir()):
         if src.is_file() and src.name not in _SKIP_FROM_ADAPTER:
             _copy(src, staging / src.name)
-    for name in RECORD_FILES:
-        if (run_dir / name).exists():
-            _copy(run_dir / name, staging / "training" / name)
+    copy_present(run_dir, RECORD_FILES, staging / "training")
     curve = loss_curves({run_dir.name: run["metrics"]}, staging / "training" / "loss_curve.png")
     comparison = None
     if comparison_dir and (Path(comparison_dir) / "report.md").exists():
-        for name in COMPARISON_FILES:
-            if (Path(comparison_dir) / name).exists():
-                _copy(Path(comparison_dir) / name, staging / "comparison" / name)
+        copy_present(Path(comparison_dir), COMPARISON_FILES, staging / "comparison")
         comparison = _relink(
             (Path(comparison_dir) / "report.md").read_text(encoding="utf-8"), "comparison/", COMPARISON_FILES
         )
@@ -138,6 +147,7 @@ def stage(
         license=license,
         loss_curve="training/loss_curve.png" if curve else None,
         comparison=comparison,
+        run=run,
     )
     card.save(staging / "README.md")
     return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
@@ -217,7 +227,7 @@ def push_run(
         with tempfile.TemporaryDirectory(prefix="studio-push-") as tmp:
             staging = Path(tmp)
             comparison_dir = comparison_dir or find_comparison(run_dir)
-            files = stage(run_dir, full_id, staging, license=license, comparison_dir=comparison_dir)
+            files = stage(run_dir, full_id, staging, license=license, comparison_dir=comparison_dir, run=run)
             refuse_secret(staging, token or api.token)
             commit = with_retries(
                 lambda: api.upload_folder(
