@@ -27,14 +27,9 @@ KEYS |= {"dpo_training", "existing", "evaluation"}
 
 
 def load(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"Comparison config {str(path)!r} does not exist.")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name} is not valid YAML: {str(exc).splitlines()[0]}") from exc
-    return validate(raw)
+    from trainers.config import read_yaml
+
+    return validate(read_yaml(path, "Comparison config"))
 
 
 def validate(raw: dict) -> dict:
@@ -180,11 +175,9 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
     tokenizer_path = next((p for p in adapters.values() if p), base_path)
     max_length = ev["max_length"]
     sft_rows, pref_rows = heldout_rows(cfg, tokenizer, max_length)
-    from evaluation.metrics import split_row
+    from evaluation.metrics import heldout_prompts
 
-    prompts = [split_row(r)[0] for r in sft_rows[: ev["generations"]]] or [p["prompt"] for p in pref_rows][
-        : ev["generations"]
-    ]
+    prompts = heldout_prompts(sft_rows, pref_rows, ev["generations"])
     results = evaluate(
         base_path, tokenizer_path, adapters, sft_rows, pref_rows, prompts, ev["beta"], ev["max_new_tokens"], max_length
     )

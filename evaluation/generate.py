@@ -17,12 +17,9 @@ def load(model_path: str, adapter: str | None = None):
 
 def reply(model, tokenizer, messages: list[dict], max_new_tokens: int = 32) -> str:
     """The assistant's greedy reply to a conversation (which must end with a user turn)."""
-    import torch
+    from evaluation.metrics import generations
 
-    inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
-    with torch.no_grad():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
-    return tokenizer.decode(out[0][inputs["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+    return generations(model, tokenizer, [messages], max_new_tokens)[0]["reply"]
 
 
 def first_prompt(messages: list[dict]) -> list[dict]:

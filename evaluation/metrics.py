@@ -72,6 +72,11 @@ def split_row(row: dict) -> tuple[object, object]:
     raise ValueError(f"Cannot score a row with columns {sorted(row)}.")
 
 
+def heldout_prompts(sft_rows: list[dict], pref_rows: list[dict], n: int) -> list:
+    """The first `n` held-out prompts to generate from: instruction rows first, else preference pairs."""
+    return [split_row(r)[0] for r in sft_rows[:n]] or [p["prompt"] for p in pref_rows[:n]]
+
+
 def completion_logprobs(
     model, encoded: list[tuple[list[int], list[int]]], batch_size: int = 8
 ) -> list[tuple[float, int]]:

@@ -13,7 +13,7 @@ def evaluate_target(target, data=None, pref_data=None, generations=4, max_new_to
     from transformers import AutoTokenizer
 
     from evaluation.evaluate import evaluate, load_rows, resolve_model
-    from evaluation.metrics import split_row
+    from evaluation.metrics import heldout_prompts
 
     base, adapter, tokenizer_path = resolve_model(str(target))
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
@@ -31,7 +31,7 @@ def evaluate_target(target, data=None, pref_data=None, generations=4, max_new_to
         sft_rows, pref_rows = (rows, []) if cfg.get("method", "sft") == "sft" else ([], rows)
         if not rows:
             raise ConfigError("This run has no held-out split: pass --data and/or --pref-data.")
-    prompts = [split_row(r)[0] for r in sft_rows[:generations]] or [p["prompt"] for p in pref_rows[:generations]]
+    prompts = heldout_prompts(sft_rows, pref_rows, generations)
     results = evaluate(
         base,
         tokenizer_path,

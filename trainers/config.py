@@ -314,17 +314,26 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+def yaml_syntax_error(subject: str, exc: yaml.YAMLError) -> ConfigError:
+    """One sentence naming the line of a YAML syntax error (file, editor or form alike)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}" if mark else ""
+    return ConfigError(f"{subject} is not valid YAML{where}: fix the syntax there.")
+
+
+def read_yaml(path: str | Path, what: str = "Config file") -> Any:
+    """A YAML file's content ({} when empty), or one sentence for a missing file or bad syntax."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"Config file {str(path)!r} does not exist.")
+        raise ConfigError(f"{what} {str(path)!r} does not exist.")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path.name} is not valid YAML{where}: fix the syntax there.") from exc
-    return from_dict(apply_overrides(raw, overrides or []))
+        raise yaml_syntax_error(path.name, exc) from exc
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    return from_dict(apply_overrides(read_yaml(path), overrides or []))
 
 
 def dump(config: RunConfig, path: str | Path, header: str = "") -> None:

@@ -82,9 +82,9 @@ def parse_yaml(text: str) -> dict:
     try:
         raw = yaml.safe_load(text or "")
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise StudioError(f"The comparison config is not valid YAML{where}: fix the syntax there.") from exc
+        from trainers.config import yaml_syntax_error
+
+        raise yaml_syntax_error("The comparison config", exc) from exc
     if raw is None:
         raise StudioError("The comparison config is empty: fill in the form or paste a comparison YAML.")
     if not isinstance(raw, dict):

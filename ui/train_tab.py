@@ -111,9 +111,9 @@ def parse_yaml(text: str) -> list[dict]:
     try:
         docs = [d for d in yaml.safe_load_all(text or "") if d is not None]
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise StudioError(f"The config is not valid YAML{where}: fix the syntax there.") from exc
+        from trainers.config import yaml_syntax_error
+
+        raise yaml_syntax_error("The config", exc) from exc
     if not docs or not all(isinstance(d, dict) for d in docs):
         raise StudioError("The config is empty: pick a preset or fill in the form, then build the config.")
     return docs
