@@ -16,7 +16,16 @@ def evaluate_target(target, data=None, pref_data=None, generations=4, max_new_to
     from evaluation.metrics import heldout_prompts
 
     base, adapter, tokenizer_path = resolve_model(str(target))
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_path)
+    except Exception as exc:
+        if Path(str(target)).expanduser().exists():
+            raise
+        from trainers.errors import user_message
+
+        raise ConfigError(
+            f"{target} is not a run, adapter or model folder here, and as a Hub id it failed: {user_message(exc)}"
+        ) from exc
     run_config = Path(target) / "config.yaml"
     sft_rows, pref_rows = [], []
     if data:

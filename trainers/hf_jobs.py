@@ -49,6 +49,7 @@ def _portable(cfg) -> None:
 
 def job_spec(config_path: str, flavor: str, push_to: str, code_repo: str | None = None, overrides=None) -> dict:
     """{image, command (argv), env, secrets (names only), flavor, script}: what the job runs."""
+    cfg = config_mod.load(config_path, overrides or [])  # a missing or bad config is the first thing to say
     if flavor not in flavors():
         raise ConfigError(f"Unknown flavor {flavor!r}: choose one of {', '.join(flavors())}.")
     if not push_to or "/" not in push_to:
@@ -58,7 +59,6 @@ def job_spec(config_path: str, flavor: str, push_to: str, code_repo: str | None 
     )
     if not code_repo:
         raise ConfigError("--code-repo is needed off a Space: a git URL of this app that the Job can clone.")
-    cfg = config_mod.load(config_path, overrides or [])
     _portable(cfg)
     text = yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True)
     encoded = base64.b64encode(text.encode()).decode()
