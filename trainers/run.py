@@ -435,3 +435,15 @@ def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
 
         transformers.utils.logging.remove_handler(handler)
         handler.close()
+        end_process_group()
+
+
+def end_process_group() -> None:
+    """Tear down the launcher's process group before the interpreter exits: left to interpreter shutdown,
+    gloo's threads are destroyed while joinable and a rank dies with SIGABRT after finishing its work."""
+    if process_rank()[1] == 1:
+        return
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
