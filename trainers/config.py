@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import enum
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -132,8 +134,94 @@ TRAINING_DEFAULTS = {
     "sft": {"max_length": 1024, "packing": True, "packing_strategy": "bfd"},
     "dpo": {"max_length": 1024, "beta": 0.1, "learning_rate": 5.0e-6},
 }
-SECRET_KEYS = ("hub_token", "token", "hf_token")
-POSITIVE = ("learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs")
+MAX_BATCH = 65536  # rows per device step / accumulation; anything above is a typo (e.g. 1e9)
+MAX_CONFIG_BYTES = 2**20  # a RunConfig is a small text file
+MAX_CONFIG_VALUES = 100_000  # YAML aliases can make a small file expand into billions of values
+# TRL options named like a secret that hold a special token's text, not a credential.
+NOT_SECRETS = ("training.pad_token", "training.eos_token", "training.bos_token")
+EXAMPLES = {
+    "model": "model: {name_or_path: demo-tiny}",
+    "peft": "peft: {type: lora, r: 16}",
+    "data": "data: {source: data/demo/sft_train.jsonl}",
+    "launch": "launch: {profile: ddp, num_processes: 2}",
+    "training": "training: {learning_rate: 2.0e-4, max_steps: 100}",
+}
+
+
+def _finite(v) -> bool:
+    return not isinstance(v, float) or math.isfinite(v)
+
+
+# Accepted values of numeric options: key -> (test, the accepted range in words).  None (where the type
+# allows it) is never range-checked.
+POSITIVE = (lambda v: v > 0, "greater than 0")
+NON_NEGATIVE = (lambda v: v >= 0, "0 or more")
+AT_LEAST_ONE = (lambda v: v >= 1, "1 or more")
+STEPS = (lambda v: v > 0, "greater than 0 (a number of steps, or a share of the run below 1, e.g. 0.1)")
+BATCH = (lambda v: 1 <= v <= MAX_BATCH, f"a whole number from 1 to {MAX_BATCH}")
+UNIT = (lambda v: 0 <= v < 1, "from 0 up to, not including, 1")
+SEED = (lambda v: 0 <= v < 2**32, "a whole number from 0 to 4294967295")
+TRAINING_RANGES = {
+    "learning_rate": (lambda v: v > 0, "greater than 0, e.g. 2.0e-4"),
+    "num_train_epochs": (lambda v: v > 0, "greater than 0 (fractions of an epoch are allowed)"),
+    "max_steps": (lambda v: v >= -1, "a positive number of steps, or -1 (or 0) to train for num_train_epochs"),
+    "per_device_train_batch_size": BATCH,
+    "per_device_eval_batch_size": BATCH,
+    "gradient_accumulation_steps": BATCH,
+    "eval_accumulation_steps": AT_LEAST_ONE,
+    "logging_steps": STEPS,
+    "save_steps": STEPS,
+    "eval_steps": STEPS,
+    "warmup_steps": (lambda v: v >= 0, "0 or more (a number of steps, or a share of the run below 1)"),
+    "warmup_ratio": UNIT,
+    "weight_decay": NON_NEGATIVE,
+    "max_grad_norm": (lambda v: v >= 0, "0 or more (0 turns clipping off)"),
+    "adam_beta1": UNIT,
+    "adam_beta2": UNIT,
+    "adam_epsilon": POSITIVE,
+    "label_smoothing_factor": UNIT,
+    "neftune_noise_alpha": NON_NEGATIVE,
+    "save_total_limit": (lambda v: v >= 1, "1 or more (or null to keep every checkpoint)"),
+    "seed": SEED,
+    "data_seed": SEED,
+    "dataloader_num_workers": NON_NEGATIVE,
+    "dataloader_prefetch_factor": AT_LEAST_ONE,
+    "dataset_num_proc": AT_LEAST_ONE,
+    "max_length": (lambda v: v >= 1, "a positive number of tokens, e.g. 1024 (or null for no limit)"),
+    "eval_delay": NON_NEGATIVE,
+    "torch_empty_cache_steps": AT_LEAST_ONE,
+    "ddp_timeout": AT_LEAST_ONE,
+    "beta": (lambda v: v > 0, "greater than 0, e.g. 0.1"),
+    "label_smoothing": (lambda v: 0 <= v <= 0.5, "from 0 to 0.5"),
+    "precompute_ref_batch_size": BATCH,
+}
+SECTION_RANGES = {
+    "peft.r": (lambda v: 1 <= v <= 16384, "a whole number from 1 to 16384 (the LoRA rank; 8 to 64 is typical)"),
+    "peft.lora_alpha": (
+        lambda v: v > 0,
+        "greater than 0 (the adapter is scaled by lora_alpha / r, so 0 would train nothing; twice r is typical)",
+    ),
+    "peft.lora_dropout": (lambda v: 0 <= v < 1, "from 0 up to, not including, 1 (e.g. 0.05)"),
+    "data.eval_size": (
+        lambda v: v == 0 or 0 < v < 1 or (v >= 1 and float(v).is_integer()),
+        "0 (no held-out rows), a share below 1 (e.g. 0.05) or a whole number of rows (e.g. 200)",
+    ),
+    "data.max_samples": (lambda v: v >= 1, "a whole number of rows, 1 or more (or null for all rows)"),
+    "data.seed": SEED,
+    "launch.num_processes": (lambda v: 1 <= v <= 1024, "a whole number from 1 to 1024"),
+}
+NON_EMPTY = ("model.name_or_path", "model.revision", "data.source", "data.split", "data.format", "init_from")
+
+
+def _check_range(where: str, value: Any, ranges: dict) -> None:
+    key = where.rsplit(".", 1)[-1] if where.startswith("training.") else where
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return
+    if not _finite(value):
+        raise ConfigError(f"'{where}' must be a finite number, got {value!r}.")
+    rule = ranges.get(key)
+    if rule and not rule[0](value):
+        raise ConfigError(f"'{where}' must be {rule[1]}; got {value!r}.")
 
 
 def _suggest(key: str, known: typing.Iterable[str]) -> str:
@@ -141,15 +229,37 @@ def _suggest(key: str, known: typing.Iterable[str]) -> str:
     return f" Did you mean '{close[0]}'?" if close else ""
 
 
-def _type_ok(value: Any, annotation: Any) -> bool:
-    """A small structural type check for YAML values against dataclass annotations."""
+def _resolve(annotation: Any) -> Any:
     if isinstance(annotation, str):
         annotation = eval(annotation, vars(typing), {"Any": Any})  # annotations are postponed strings
+    return annotation
+
+
+def _members(annotation: Any) -> tuple:
+    annotation = _resolve(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
+def _enum_choices(annotation: Any) -> list[str] | None:
+    """The values of a TRL/transformers string enum in a field's type (IntervalStrategy | str -> no, steps, ...)."""
+    for arg in _members(annotation):
+        if isinstance(arg, type) and issubclass(arg, enum.Enum):
+            return [m.value for m in arg]
+    return None
+
+
+def _type_ok(value: Any, annotation: Any) -> bool:
+    """A small structural type check for YAML values against dataclass annotations."""
+    annotation = _resolve(annotation)
     origin = typing.get_origin(annotation)
     if annotation is Any:
         return True
     if origin in (typing.Union, types.UnionType):
         return any(_type_ok(value, arg) for arg in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
     if annotation is type(None):
         return value is None
     if origin in (list, tuple):
@@ -160,13 +270,15 @@ def _type_ok(value: Any, annotation: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if annotation is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return isinstance(value, str)
     if isinstance(annotation, type):
         return isinstance(value, annotation)
     return True
 
 
-def _coerce(value: Any, annotation: Any) -> Any:
-    """YAML 1.1 reads 5e-4 (no dot) as text: accept it where a number is expected."""
+def _coerce(value: Any, annotation: Any, choices: typing.Sequence | None = None) -> Any:
+    """YAML 1.1 reads 5e-4 (no dot) as text and an unquoted no/off as false: give back what was meant."""
     numeric = _type_ok(1.0, annotation) or _type_ok(1, annotation)
     if isinstance(value, str) and numeric and not _type_ok("x", annotation):
         try:
@@ -174,29 +286,133 @@ def _coerce(value: Any, annotation: Any) -> Any:
         except ValueError:
             return value
         return int(number) if number.is_integer() and _type_ok(1, annotation) else number
+    if isinstance(value, float) and value.is_integer() and not _type_ok(value, annotation) and _type_ok(1, annotation):
+        return int(value)  # 4.0 where a whole number is expected
+    if isinstance(value, str) and not _type_ok(value, annotation) and _type_ok([value], annotation):
+        return [value]  # one name where TRL takes a list (loss_type: ipo)
+    if isinstance(value, bool) and choices and not _type_ok(value, annotation):
+        words = ("yes", "on", "true") if value else ("no", "none", "off", "false")
+        return next((word for word in words if word in choices), value)  # `eval_strategy: no` means "no"
     return value
 
 
 def _type_name(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "")
-    return {"str": "text", "int": "a whole number", "float": "a number", "bool": "true or false"}.get(text, text)
+    names = {int: "a whole number", float: "a number", bool: "true or false", str: "text", list: "a list"}
+    names.update({dict: "a mapping", tuple: "a list"})
+    parts, optional = [], False
+    for arg in _members(annotation):
+        if arg is type(None):
+            optional = True
+            continue
+        base = typing.get_origin(arg) or arg
+        if isinstance(base, type) and issubclass(base, enum.Enum):
+            continue
+        if base is typing.Literal:
+            name = "text"
+        else:
+            name = names.get(base) or f"a {getattr(base, '__name__', base)} (not settable from YAML)"
+        if name not in parts:
+            parts.append(name)
+    return " or ".join(parts or ["text"]) + (" (or null)" if optional else "")
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"true/false ({value})"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "empty"
+    return repr(value)
+
+
+def _check_choice(where: str, value: Any, choices: typing.Sequence) -> None:
+    choices = list(choices)
+    if value in choices:
+        return
+    names = ["null" if c is None else str(c) for c in choices]
+    listed = ", ".join(names[:6]) + ", ..." if len(names) > 12 else ", ".join(names)
+    raw_bool = " (YAML reads an unquoted yes/no/on/off as true/false: quote it)" if isinstance(value, bool) else ""
+    hint = _suggest(str(value), map(str, choices)) if isinstance(value, str) else ""
+    raise ConfigError(f"'{where}' must be one of {listed}; got {_kind(value)}{raw_bool}.{hint}")
+
+
+def _check_value(where: str, value: Any, annotation: Any, choices: typing.Sequence | None) -> Any:
+    """Coerce and check one value: its type, its choices and its range; returns the value to keep."""
+    value = _coerce(value, annotation, choices)
+    if not _type_ok(value, annotation):
+        if choices:
+            _check_choice(where, value, choices)
+        quote = isinstance(value, bool) and _type_ok("x", annotation)
+        hint = " (YAML reads an unquoted yes/no/on/off as true/false: quote it)" if quote else ""
+        raise ConfigError(f"'{where}' must be {_type_name(annotation)}, got {_kind(value)}{hint}.")
+    if choices and isinstance(value, str):
+        _check_choice(where, value, choices)
+    if where in NON_EMPTY and isinstance(value, str) and not value.strip():
+        raise ConfigError(f"'{where}' is empty: give it a value or remove the key.")
+    _check_range(where, value, TRAINING_RANGES if where.startswith("training.") else SECTION_RANGES)
+    return value
+
+
+def _check_names(where: str, value: Any) -> None:
+    """peft.target_modules / modules_to_save: module names (or one regular expression), never empty."""
+    import re
+
+    if value is None:
+        return
+    if isinstance(value, str):
+        if not value.strip():
+            raise ConfigError(f"'{where}' is empty: use all-linear or a list of module names, e.g. [q_proj, v_proj].")
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ConfigError(
+                f"'{where}' {value!r} is not a valid pattern ({exc}): use all-linear or a list of module names."
+            ) from exc
+        return
+    bad = [v for v in value if not isinstance(v, str) or not v.strip() or any(c.isspace() for c in v)]
+    if not value or bad:
+        what = f"holds {_kind(bad[0])}" if bad else "is an empty list"
+        raise ConfigError(f"'{where}' {what}: list module names as text, e.g. [q_proj, v_proj], or use all-linear.")
+
+
+def _check_model_path(name: str) -> None:
+    """A local model folder must hold a model: a file or a folder without config.json is refused here."""
+    path = Path(name).expanduser()
+    looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
+    if not (looks_local or path.exists()) or not path.exists():
+        return  # a Hub id, or a missing folder (said when the model is loaded)
+    if path.is_file():
+        raise ConfigError(
+            f"'model.name_or_path' {name!r} is a file: point it at a model folder (with config.json) or a Hub id."
+        )
+    if (path / "config.json").is_file():
+        return
+    if (path / "adapter_config.json").is_file() or (path / "adapter" / "adapter_config.json").is_file():
+        raise ConfigError(
+            f"'model.name_or_path' {name!r} holds an adapter, not a base model: put it in init_from and its base "
+            "model in model.name_or_path."
+        )
+    raise ConfigError(
+        f"'model.name_or_path' {name!r} is a folder without config.json, so it is not a model: point it at a "
+        "model folder or a Hub id such as HuggingFaceTB/SmolLM2-135M-Instruct."
+    )
 
 
 def _build_section(name: str, cls: type, raw: Any) -> Any:
+    if raw is None and name in ("peft", "launch"):
+        raw = {}  # an empty `peft:` means the defaults
     if not isinstance(raw, dict):
-        raise ConfigError(f"'{name}' must be a mapping of keys, e.g. {name}: {{...}}; got {raw!r}.")
+        raise ConfigError(f"'{name}' must be a mapping of keys, e.g. {EXAMPLES[name]}; got {_kind(raw)}.")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     raw = dict(raw)
     for key, value in list(raw.items()):
         if key not in fields:
-            raise ConfigError(f"Unknown key '{name}.{key}' in the config.{_suggest(key, fields)}")
+            raise ConfigError(f"Unknown key '{name}.{key}' in the config.{_suggest(str(key), fields)}")
         f = fields[key]
-        value = raw[key] = _coerce(value, f.type)
-        if not _type_ok(value, f.type):
-            raise ConfigError(f"'{name}.{key}' must be {_type_name(f.type)}, got {value!r}.")
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"'{name}.{key}' must be one of {', '.join(map(str, choices))}; got {value!r}.")
+        raw[key] = _check_value(f"{name}.{key}", value, f.type, f.metadata.get("choices"))
     missing = [
         k
         for k, f in fields.items()
@@ -204,32 +420,78 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
     ]
     if missing:
         raise ConfigError(f"'{name}.{missing[0]}' is required: {fields[missing[0]].metadata.get('help', '')}")
+    if name == "peft":
+        _check_names("peft.target_modules", raw.get("target_modules"))
+        _check_names("peft.modules_to_save", raw.get("modules_to_save"))
+    if name == "data" and isinstance(raw.get("columns"), dict):
+        bad = [k for k, v in raw["columns"].items() if not isinstance(k, str) or not isinstance(v, str) or not v]
+        if bad:
+            raise ConfigError(
+                f"'data.columns.{bad[0]}' must name a column of your data as text, e.g. columns: {{prompt: question}}."
+            )
+    if name == "model":
+        _check_model_path(raw["name_or_path"])
     return cls(**raw)
+
+
+def _check_size(raw: Any) -> None:
+    """Refuse configs that expand into a huge structure (YAML aliases) before anything walks them."""
+    count, stack = 0, [raw]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_CONFIG_VALUES:
+            raise ConfigError(
+                f"The config holds more than {MAX_CONFIG_VALUES:,} values (YAML anchors expand): a RunConfig is a "
+                "few dozen keys, so remove the repeated aliases."
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+
+
+def check_secrets(raw: Any) -> None:
+    """No credential anywhere in a config (by shape, or under a key named like one); the value is never echoed."""
+    from core.secrets import find_in, looks_like_token
+
+    for where in find_in(raw):
+        if where in NOT_SECRETS:
+            value = raw.get("training", {}).get(where.split(".", 1)[1])
+            if not (isinstance(value, str) and looks_like_token(value)):
+                continue
+        raise ConfigError(
+            f"{where} holds a secret: tokens never go in a config; set the HF_TOKEN environment variable."
+        )
 
 
 def from_dict(raw: Any) -> RunConfig:
     """Validate a raw mapping (from YAML) into a RunConfig, with TRL defaults for `training`."""
     if not isinstance(raw, dict):
-        raise ConfigError("The config must be a YAML mapping with keys method, model, peft, data, training.")
+        raise ConfigError(
+            f"The config must be a YAML mapping with keys method, model, peft, data, training; got {_kind(raw)}."
+        )
+    _check_size(raw)
+    check_secrets(raw)
     known = {f.name for f in dataclasses.fields(RunConfig)}
     for key in raw:
         if key not in known:
-            raise ConfigError(f"Unknown key '{key}' in the config.{_suggest(key, known)}")
+            raise ConfigError(f"Unknown key '{key}' in the config.{_suggest(str(key), known)}")
     method = raw.get("method", "sft")
     if method not in METHODS:
-        raise ConfigError(f"'method' must be one of {', '.join(METHODS)}; got {method!r}.")
+        raise ConfigError(f"'method' must be one of {', '.join(METHODS)}; got {_kind(method)}.")
     for required in ("model", "data"):
-        if required not in raw:
-            raise ConfigError(f"The config needs a '{required}' section.")
+        if raw.get(required) is None:
+            raise ConfigError(f"The config needs a '{required}' section, e.g. {EXAMPLES[required]}.")
     if isinstance(raw.get("model"), str):
         raw = {**raw, "model": {"name_or_path": raw["model"]}}
     sections = {name: _build_section(name, cls, raw.get(name, {})) for name, cls in SECTIONS.items()}
     init_from = raw.get("init_from")
-    if init_from is not None and not isinstance(init_from, str):
-        raise ConfigError(f"'init_from' must be a run folder or adapter path, got {init_from!r}.")
+    if init_from is not None and (not isinstance(init_from, str) or not init_from.strip()):
+        raise ConfigError(f"'init_from' must be a run folder, adapter path or Hub id as text, got {_kind(init_from)}.")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
-        raise ConfigError("'training' must be a mapping of SFTConfig/DPOConfig options.")
+        raise ConfigError(f"'training' must be a mapping of SFTConfig/DPOConfig options, e.g. {EXAMPLES['training']}.")
     training = {**TRAINING_DEFAULTS["common"], **TRAINING_DEFAULTS[method], **training}
     validate_training(method, training)
     if sections["model"].quantization != "none" and sections["peft"].type == "none" and not init_from:
@@ -267,48 +529,54 @@ RENAMED = {
 
 
 def validate_training(method: str, training: dict[str, Any]) -> None:
-    """Check `training` keys and value types against TRL's own config dataclass."""
+    """Check `training` keys, value types, choices and ranges against TRL's own config dataclass."""
     cls = trl_config_class(method)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in list(training.items()):
-        if key in SECRET_KEYS:
-            raise ConfigError(
-                f"Remove training.{key}: tokens never go in a config; set the HF_TOKEN environment variable."
-            )
-        if key not in fields:
-            hint = f" It is now '{RENAMED[key]}'." if key in RENAMED else _suggest(key, fields)
+        if not isinstance(key, str) or key not in fields:
+            hint = f" It is now '{RENAMED[key]}'." if key in RENAMED else _suggest(str(key), fields)
             raise ConfigError(f"'training.{key}' is not a {cls.__name__} option.{hint}")
         if key == "output_dir":
             raise ConfigError("Set the run folder with --output-dir, not training.output_dir.")
         f = fields[key]
-        value = training[key] = _coerce(value, f.type)
-        if value is not None and not _type_ok(value, f.type) and not isinstance(value, str):
-            raise ConfigError(f"'training.{key}' must be {_type_name(f.type)}, got {value!r}.")
-        if isinstance(value, str) and f.type in ("float", "int", float, int):
-            raise ConfigError(f"'training.{key}' must be a number, got {value!r}.")
+        if key == "report_to" and value is False:
+            value = "none"  # `report_to: no`
         choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"'training.{key}' must be one of {', '.join(map(str, choices))}; got {value!r}.")
-    for key in POSITIVE:
-        if key in training and isinstance(training[key], (int, float)) and training[key] <= 0:
-            raise ConfigError(f"'training.{key}' must be greater than 0, got {training[key]!r}.")
+        choices = list(choices) if choices is not None else _enum_choices(f.type)
+        training[key] = _check_value(f"training.{key}", value, f.type, choices)
+    if training.get("max_steps") == 0:
+        training["max_steps"] = -1  # 0 = train for num_train_epochs, as the Train tab says (TRL's own "unset")
 
 
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+def apply_overrides(raw: Any, overrides: list[str]) -> dict[str, Any]:
     """Apply `key.path=value` overrides; values are parsed as YAML (numbers, booleans, lists)."""
+    if overrides and not isinstance(raw, dict):
+        raise ConfigError(
+            f"--set needs a config that is a YAML mapping (method, model, data, ...), but this one is {_kind(raw)}."
+        )
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set takes key.path=value, got {item!r}.")
+            raise ConfigError(f"--set takes key.path=value, e.g. training.max_steps=20; got {item!r}.")
         path, _, text = item.partition("=")
         keys = path.strip().split(".")
+        if not all(k.strip() for k in keys):
+            raise ConfigError(f"--set {item!r} has an empty key: write it as key.path=value, e.g. peft.r=8.")
         try:
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             value = text
         node = raw
-        for key in keys[:-1]:
-            if not isinstance(node.get(key), dict):
+        for depth, key in enumerate(keys[:-1]):
+            if key == "model" and depth == 0 and isinstance(node.get(key), str):
+                node[key] = {"name_or_path": node[key]}  # the `model: ID` shorthand
+            if node.get(key) is None:
                 node[key] = {}
+            if not isinstance(node[key], dict):
+                where = ".".join(keys[: depth + 1])
+                raise ConfigError(
+                    f"--set {path.strip()}: '{where}' is {_kind(node[key])} in the config, not a mapping, "
+                    f"so it has no key '{keys[depth + 1]}'."
+                )
             node = node[key]
         node[keys[-1]] = value
     return raw
@@ -321,19 +589,69 @@ def yaml_syntax_error(subject: str, exc: yaml.YAMLError) -> ConfigError:
     return ConfigError(f"{subject} is not valid YAML{where}: fix the syntax there.")
 
 
-def read_yaml(path: str | Path, what: str = "Config file") -> Any:
-    """A YAML file's content ({} when empty), or one sentence for a missing file or bad syntax."""
+def _yaml_in(folder: Path) -> str:
+    if (folder / "config.yaml").is_file():
+        return f"its run config, {folder / 'config.yaml'}"
+    found = sorted(folder.glob("*.y*ml"))
+    if found:
+        return f"a YAML file inside it, e.g. {found[0]}"
+    return "a RunConfig YAML file, e.g. templates/recipes/demo-sft.yaml"
+
+
+def read_text(path: str | Path, what: str = "Config file") -> str:
+    """A config file's text, or one sentence: missing, a folder, too big, binary, not UTF-8."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{what} {str(path)!r} is a folder, not a file: pass {_yaml_in(path)}.")
     if not path.is_file():
-        raise ConfigError(f"{what} {str(path)!r} does not exist.")
+        raise ConfigError(f"{what} {str(path)!r} does not exist: check the path.")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{what} {path.name} is {size / 2**20:.1f} MB, but a config is a small YAML text file (under 1 MB): "
+            "check that you passed the config, not a data or model file."
+        )
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{what} {str(path)!r} cannot be read ({exc.strerror}): check its permissions.") from exc
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise ConfigError(f"{what} {path.name} is UTF-16 text: re-save it with UTF-8 encoding.")
+    if b"\x00" in data[:8192]:
+        raise ConfigError(
+            f"{what} {path.name} is a binary file, not YAML text: pass a RunConfig YAML such as "
+            "templates/recipes/demo-sft.yaml."
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {path.name} is not UTF-8 text (bad byte at offset {exc.start}): re-save it with UTF-8 encoding."
+        ) from exc
+
+
+def parse_yaml(text: str, subject: str) -> Any:
+    try:
+        return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise yaml_syntax_error(path.name, exc) from exc
+        raise yaml_syntax_error(subject, exc) from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{subject} is nested too deeply to be a config: check its brackets.") from exc
+
+
+def read_yaml(path: str | Path, what: str = "Config file") -> Any:
+    """A YAML file's content ({} when empty), or one sentence for a missing, unreadable or malformed file."""
+    return parse_yaml(read_text(path, what), Path(path).name) or {}
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    return from_dict(apply_overrides(read_yaml(path), overrides or []))
+    text = read_text(path)
+    raw = parse_yaml(text, Path(path).name)
+    if raw is None:
+        raise ConfigError(
+            f"Config file {Path(path).name} is empty: start from a recipe, e.g. templates/recipes/demo-sft.yaml."
+        )
+    return from_dict(apply_overrides(raw, overrides or []))
 
 
 def dump(config: RunConfig, path: str | Path, header: str = "") -> None:
