@@ -295,6 +295,10 @@ def local_check(est: dict) -> dict:
 
 def estimate(cfg: RunConfig, rows: int | None = None, tokens_per_row: float | None = None) -> dict:
     """The full estimate for a RunConfig (see module docstring); `compare` holds full vs LoRA vs QLoRA."""
+    if rows is not None and rows < 1:
+        raise EstimateError(f"The number of training rows must be 1 or more; got {rows}.")
+    if tokens_per_row is not None and not 0 < tokens_per_row < float("inf"):
+        raise EstimateError(f"The mean tokens per row must be greater than 0; got {tokens_per_row:g}.")
     out = _variant(cfg, rows, tokens_per_row)
     r = cfg.peft.r if cfg.peft.type != "none" else 16
     alpha = cfg.peft.lora_alpha if cfg.peft.type != "none" else 2 * r
