@@ -66,9 +66,36 @@ def main(argv: list[str] | None = None) -> int:
         return estimate_main(args)
     if args.command == "jobs-command":
         return jobs_main(args)
+    if not args.output_dir:  # a config refused before any work leaves no empty run folder behind
+        refusal = config_refusal(args.config, args.overrides)
+        if refusal:
+            print(f"error: {refusal}", file=sys.stderr)
+            return 2
     from trainers import run
 
     return run.main(args.config, args.output_dir, args.overrides)
+
+
+def config_refusal(path: str, overrides: list[str]) -> str | None:
+    """The one sentence a bad config (file, syntax, keys, values, secrets) is refused with, or None."""
+    from trainers import config as config_mod
+    from trainers.errors import ConfigError
+
+    try:
+        config_mod.load(path, overrides)
+    except ConfigError as exc:
+        return str(exc)
+    return None
+
+
+def count_refusal(args) -> str | None:
+    """--rows / --tokens-per-row: counts, never negative or zero."""
+    if args.rows is not None and args.rows < 1:
+        return f"--rows must be the number of training rows, 1 or more; got {args.rows}."
+    tokens = args.tokens_per_row
+    if tokens is not None and not (tokens > 0 and tokens != float("inf")):
+        return f"--tokens-per-row must be the mean tokens per row, greater than 0; got {tokens:g}."
+    return None
 
 
 def estimate_main(args) -> int:
@@ -77,6 +104,10 @@ def estimate_main(args) -> int:
     from trainers import config as config_mod
     from trainers.errors import user_message
 
+    refusal = count_refusal(args)
+    if refusal:
+        print(f"error: {refusal}", file=sys.stderr)
+        return 2
     try:
         from trainers.estimate import estimate, render
 
