@@ -83,15 +83,20 @@ def start_worker(ctx: AppContext) -> threading.Thread:
 
 
 def make_context() -> AppContext:
+    from core import threads
     from hub.space import idle_hook
     from jobs.runner import Worker
 
     on_idle, idle_after_s = idle_hook()
-    worker = Worker(on_idle=on_idle, idle_after_s=idle_after_s)
+    # the app keeps a share of the cores for its own inference (Playground, evaluation); runs get the rest
+    worker = Worker(on_idle=on_idle, idle_after_s=idle_after_s, cpu_reserve=threads.app_share())
     return AppContext(home=worker.home, worker=worker)
 
 
 if __name__ == "__main__":
+    from core import threads
+
+    threads.configure(threads.app_share())  # the app's own torch threads: its share, waiting passively
     context = make_context()
     start_worker(context)
     build(context).queue(default_concurrency_limit=8).launch(

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--beta", type=float, default=0.1, help="beta of the implicit reward against the base")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
+    from core import threads
+
+    threads.configure()  # before torch loads: this process's thread share, passive OpenMP waits
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from trainers.errors import quiet_hub_retries, user_message

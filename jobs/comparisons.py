@@ -27,6 +27,8 @@ from pathlib import Path
 
 import yaml
 
+from core import threads
+from jobs.childenv import child_env
 from jobs.runner import alive
 from jobs.store import FINAL, new_run_id
 from trainers.errors import StudioError
@@ -270,10 +272,7 @@ def launch_report(ctx, folder: Path, token: str | None) -> int | None:
     started = time.time()
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump({"pid": None, "started_at": started}, handle)
-    env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
-    if token:
-        env["HF_TOKEN"] = token  # the user's token reaches the child through its environment only
-    env.update(STUDIO_HOME=str(ctx.home), STUDIO_QUIET="1", PYTHONUNBUFFERED="1")
+    env = child_env(ctx.home, token, threads.child_threads(threads.app_share()))
     try:
         with open(folder / "report.log", "ab") as log:
             proc = subprocess.Popen(

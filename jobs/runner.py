@@ -18,7 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import settings, threads
 from jobs import monitor
+from jobs.childenv import child_env
 from jobs.store import Store
 
 log = logging.getLogger("jobs")
@@ -88,6 +90,7 @@ class Worker:
     tokens: dict = field(default_factory=dict)  # run id -> HF token, in memory only
     on_idle: Callable[[], None] | None = None  # called once each time the queue has been empty idle_after_s
     idle_after_s: float = 600.0
+    cpu_reserve: int = 0  # cores kept for the parent (the app's own inference); children share the rest
 
     def __post_init__(self):
         self.home = Path(self.home)
@@ -117,12 +120,13 @@ class Worker:
                 log.info("run %s interrupted; requeued to resume from its last checkpoint", run.id)
 
     def _env(self, run_id: str) -> dict:
-        env = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
-        token = self.tokens.get(run_id) or os.environ.get("HF_TOKEN")
-        if token:
-            env["HF_TOKEN"] = token
-        env.update(STUDIO_HOME=str(self.home), STUDIO_QUIET="1", PYTHONUNBUFFERED="1")
-        return env
+        """Allowlisted environment + this run's owner token.  Off a shared Space the one user's own HF_TOKEN
+        stands in for a token lost with a restart; on a Space the Space's token never does."""
+        token = self.tokens.get(run_id)
+        if not token and not settings.multi_user():
+            token = os.environ.get("HF_TOKEN")
+        cpu = threads.child_threads(self.cpu_reserve, self.concurrency)
+        return child_env(self.home, token, cpu)
 
     def _limit(self):
         if self.memory_limit_mb:

@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 os.environ.setdefault("STUDIO_QUIET", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: the suite's processes share the cores
 PLANTED_TOKEN = "hf_planted_in_the_environment_0123456789"
 os.environ["HF_TOKEN"] = PLANTED_TOKEN  # every run inherits it; none may write it anywhere (see below)
 

@@ -18,6 +18,7 @@ import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core import threads
 from trainers import config as config_mod
 from trainers.errors import ConfigError, user_message
 from trainers.metrics_file import read_metrics
@@ -298,6 +299,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
         config_mod.dump(cfg, run_dir / "config.yaml", header)
 
     hw = models.hardware()
+    cpu = threads.configure()
     summary_path = run_dir / "summary.json"
     summary = {
         "status": "running",
@@ -306,12 +308,14 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
         "pid": os.getpid(),
         "started_at": datetime.now(UTC).isoformat(),
         "hardware": hw,
+        "cpu_threads": cpu,
         "processes": world,
         "launch_profile": cfg.launch.profile,
     }
     write_json(summary_path, summary)
     log.info("Run folder: %s", run_dir)
     log.info("Hardware: %s", hw)
+    log.info("CPU threads: %s (%s; OpenMP wait policy %s)", cpu["threads"], cpu["source"], cpu["wait_policy"])
 
     with main_first():  # downloads and the datasets cache are built once
         tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)

@@ -1,0 +1,1 @@
+"""The kernel every layer may import; it imports nothing of ours."""
