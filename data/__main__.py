@@ -41,13 +41,39 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _fail(args, message: str) -> int:
+    if args.json:
+        print(json.dumps({"trainable": False, "error": message}))
+    else:
+        print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def argument_refusal(args) -> str | None:
+    """One sentence for a bad argument: source, --max-length, --map, split names."""
+    if not args.source.strip():
+        return "The data source is empty: give a Hub dataset id or a file path."
+    if args.max_length < 1:
+        return f"--max-length must be a positive number of tokens, e.g. 1024; got {args.max_length}."
+    for item in args.map:
+        std, _, column = item.partition("=")
+        if not std.strip() or not column.strip():
+            return f"--map takes STD=COLUMN, e.g. --map prompt=question; got {item!r}."
+    if not args.split.strip() or (args.eval_split is not None and not args.eval_split.strip()):
+        return "--split and --eval-split must name a split, e.g. train or test."
+    return None
+
+
 def doctor_main(args) -> int:
     from data import doctor
     from data.splits import load_for_run
     from trainers.config import DataSection, ModelSection
     from trainers.errors import StudioError, user_message
 
-    columns = dict(item.split("=", 1) for item in args.map if "=" in item)
+    refusal = argument_refusal(args)
+    if refusal:
+        return _fail(args, refusal)
+    columns = dict(item.split("=", 1) for item in args.map)
     section = DataSection(
         source=args.source,
         split=args.split,
@@ -67,12 +93,9 @@ def doctor_main(args) -> int:
             tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path=args.model))
         *_, reports = load_for_run(section, args.method, tokenizer, args.max_length)
     except (StudioError, OSError, ValueError) as exc:
-        message = user_message(exc)
-        if args.json:
-            print(json.dumps({"trainable": False, "error": message}))
-        else:
-            print(f"error: {message}", file=sys.stderr)
-        return 1
+        return _fail(args, user_message(exc))
+    except Exception as exc:  # noqa: BLE001 - every failure is one line, never a traceback
+        return _fail(args, user_message(exc))
     trainable = not any(r.errors for r in reports)
     if args.json:
         print(json.dumps({"trainable": trainable, "reports": [r.to_dict() for r in reports]}, indent=2))

@@ -134,20 +134,41 @@ def _file_error(path: Path, builder: str, exc: BaseException) -> DataError:
     return DataError(f"Could not read {path.name} as {builder} ({root}): check the file's format.")
 
 
+def _folder_error(path: Path, exc: BaseException) -> DataError:
+    for cause in _chain(exc):
+        if isinstance(cause, UnicodeDecodeError):
+            return DataError(
+                f"A file in {path.name} is not UTF-8 text: re-save the folder's files with UTF-8 encoding."
+            )
+    return DataError(
+        f"The files in the folder {path.name} could not be read as one dataset ({_first_line(_root(exc))}): "
+        "point data.source at one data file, or keep only files of one format and the same columns in the folder."
+    )
+
+
 def load_local(path: Path, split: str, subset: str | None):
     import datasets
 
     if path.is_dir():
+        files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix.lower() in FILE_BUILDERS]
+        for file in files:  # an unreadable file in the folder is named, not a datasets traceback
+            if FILE_BUILDERS[file.suffix.lower()] != "parquet" and file.stat().st_size <= 256 * 2**20:
+                _check_utf8(file)
         try:
             return datasets.load_dataset(str(path), name=subset, split=split)
         except ValueError as exc:
-            raise _split_error(str(path), split, exc) from exc
+            error = _split_error(str(path), split, exc)
+            if isinstance(error, DataError):
+                raise error from exc
+            raise _folder_error(path, exc) from exc
         except (
             FileNotFoundError,
             datasets.exceptions.DataFilesNotFoundError,
             datasets.data_files.EmptyDatasetError,
         ) as exc:
             raise DataError(f"The folder {path} holds no data files (json, jsonl, csv, parquet, txt).") from exc
+        except Exception as exc:  # noqa: BLE001 - datasets/pyarrow raise many types for unreadable files
+            raise _folder_error(path, exc) from exc
     builder = FILE_BUILDERS.get(path.suffix.lower())
     if builder is None:
         raise DataError(f"Unsupported file type {path.suffix!r}: use .json, .jsonl, .csv, .parquet or .txt.")
