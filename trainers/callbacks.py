@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
 import signal
 import time
 from pathlib import Path
@@ -21,8 +23,15 @@ def truncate_metrics(path: Path, last_step: int) -> int:
     if not path.exists():
         return 0
     kept = [row for row in read_metrics(path) if row.get("step", 0) <= last_step]
-    path.write_text("".join(json.dumps(row) + "\n" for row in kept), encoding="utf-8")
+    write_rows(path, kept)
     return len(kept)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Replace metrics.jsonl atomically: a kill or a full disk mid-write leaves the old file, never half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def rows_from_log_history(log_history: list[dict]) -> list[dict]:
@@ -92,3 +101,54 @@ class GracefulStop(TrainerCallback):
 
     def on_train_end(self, args, state, control, **kwargs):
         signal.signal(signal.SIGTERM, self._previous)
+
+
+# --- test-only fault injection ------------------------------------------------------------------------------
+TEST_FAULT_ENV = "STUDIO_TEST_DIE_AT"
+SAVE_PHASES = ("torn", "weights", "state", "optimizer")
+
+
+def install_test_faults(trainer) -> None:
+    """TEST ONLY: STUDIO_TEST_DIE_AT="save:<step>:<phase>[:enospc]" kills this process with SIGKILL (or raises
+    OSError ENOSPC, a full disk) inside the checkpoint save of <step>, so tests hit exact points of a save
+    without racing the clock.  Phases, in the order transformers 5.24 writes a checkpoint:
+      torn       the weights file half written
+      weights    weights written, nothing else
+      state      weights and trainer_state.json written, no optimizer/scheduler (another writer's order)
+      optimizer  weights, optimizer and scheduler written, no RNG state and no trainer_state.json
+    Unset (always, outside tests) it does nothing."""
+    spec = os.environ.get(TEST_FAULT_ENV, "")
+    if not spec.startswith("save:"):
+        return
+    _, step, phase, *how = spec.split(":")
+    if phase not in SAVE_PHASES:
+        raise ValueError(f"{TEST_FAULT_ENV}: phase must be one of {SAVE_PHASES}")
+
+    def fault():
+        if how == ["enospc"]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def due() -> bool:
+        return trainer.state.global_step == int(step)
+
+    save_optimizer, save_rng = trainer._save_optimizer_and_scheduler, trainer._save_rng_state
+
+    def before_optimizer(output_dir):
+        if due() and phase == "torn":
+            for weights in Path(output_dir).glob("*.safetensors"):
+                os.truncate(weights, weights.stat().st_size // 2)
+            fault()
+        if due() and phase == "weights":
+            fault()
+        if due() and phase == "state":
+            trainer.state.save_to_json(str(Path(output_dir) / "trainer_state.json"))
+            fault()
+        return save_optimizer(output_dir)
+
+    def before_rng(output_dir):
+        if due() and phase == "optimizer":
+            fault()
+        return save_rng(output_dir)
+
+    trainer._save_optimizer_and_scheduler, trainer._save_rng_state = before_optimizer, before_rng

@@ -7,6 +7,7 @@ adapter/, checkpoints/.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import json
 import logging
@@ -227,6 +228,95 @@ def _check_same_run(run_dir: Path, resolved: dict) -> None:
         )
 
 
+WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin", "model.safetensors", "pytorch_model.bin")
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+def _safetensors_ok(path: Path) -> bool:
+    """The header parses and the file is as long as the tensors it declares (a torn write is shorter)."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size))
+            f.seek(0, 2)
+            length = f.tell()
+    except (OSError, ValueError):
+        return False
+    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__" and "data_offsets" in v]
+    return length >= 8 + size + max(ends, default=0)
+
+
+def _torch_file_ok(path: Path) -> bool:
+    """torch.save writes a zip archive whose directory comes last: a torn file has none."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return bool(z.namelist())
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return False
+
+
+def _file_ok(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    return _safetensors_ok(path) if path.suffix == ".safetensors" else _torch_file_ok(path)
+
+
+def checkpoint_problem(ckpt: Path, need_optimizer: bool = True) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (None: it is complete).  A kill or a full disk during a
+    save leaves a folder with only some of its files: transformers writes weights, then optimizer and
+    scheduler, then RNG state, and trainer_state.json last."""
+    state = read_json(ckpt / "trainer_state.json")
+    if "global_step" not in state:
+        return "trainer_state.json is missing or unreadable"
+    sharded = any(ckpt.glob("global_step*")) or any(ckpt.glob("pytorch_model_fsdp*"))  # DeepSpeed / FSDP layouts
+    if not sharded:
+        present = [ckpt / n for n in WEIGHTS if (ckpt / n).exists()]
+        indexes = [ckpt / n for n in WEIGHT_INDEXES if (ckpt / n).exists()]
+        if not present and not indexes:
+            return "no model or adapter weights"
+        if any(not _file_ok(p) for p in present):
+            return "its weights are incomplete"
+        for index in indexes:
+            shards = set(read_json(index).get("weight_map", {}).values())
+            if not shards or any(not _file_ok(ckpt / name) for name in shards):
+                return "its weight shards are incomplete"
+        if need_optimizer:
+            for name in ("optimizer.pt", "scheduler.pt"):
+                if not _file_ok(ckpt / name):
+                    return f"{name} is missing or incomplete"
+    return None
+
+
+def _checkpoint_step(path: Path) -> int:
+    try:
+        return int(path.name.split("-", 1)[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+def last_complete_checkpoint(ckpt_dir: Path, need_optimizer: bool = True, set_aside: bool = True) -> str | None:
+    """The newest complete checkpoint-N; newer incomplete ones are moved to checkpoints/incomplete/ (out of the
+    way of transformers' own checkpoint search and rotation) with a log line."""
+    if not ckpt_dir.is_dir():
+        return None
+    folders = [p for p in ckpt_dir.iterdir() if p.is_dir() and p.name.startswith("checkpoint-")]
+    for ckpt in sorted((p for p in folders if _checkpoint_step(p) >= 0), key=_checkpoint_step, reverse=True):
+        problem = checkpoint_problem(ckpt, need_optimizer)
+        if problem is None:
+            return str(ckpt)
+        if set_aside:
+            aside = ckpt_dir / "incomplete" / f"{ckpt.name}-{datetime.now().strftime('%Y%m%d-%H%M%S-%f')}"
+            aside.parent.mkdir(exist_ok=True)
+            os.replace(ckpt, aside)
+            log.warning("Checkpoint %s is incomplete (%s), probably cut off by a kill or a full disk: "
+                        "moved to %s; resuming from an earlier one.", ckpt.name, problem, aside)  # fmt: skip
+        else:
+            log.warning("Checkpoint %s is incomplete (%s); skipped.", ckpt.name, problem)
+    return None
+
+
 def train_or_restore(trainer, last_ckpt: str | None, max_steps: int):
     """trainer.train, except when the last checkpoint already reached max_steps: transformers 5.24 would then
     train one step past it, so the checkpoint's weights are loaded and training is skipped."""
@@ -259,10 +349,9 @@ def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, metrics_path: Path, hav
     fetched = hub_ckpt.fetch_last_checkpoint(repo, ckpt_dir, resolved)
     if not fetched:
         return {"repo": repo}
-    from trainers.callbacks import rows_from_log_history
+    from trainers.callbacks import rows_from_log_history, write_rows
 
-    rows = rows_from_log_history(read_json(fetched / "trainer_state.json").get("log_history", []))
-    metrics_path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    write_rows(metrics_path, rows_from_log_history(read_json(fetched / "trainer_state.json").get("log_history", [])))
     return {"repo": repo, "fetched": str(fetched)}
 
 
@@ -283,7 +372,7 @@ def prepare_data(cfg, tokenizer, run_dir: Path):
 def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     """Train; returns the summary. Raises on failure (the caller turns it into one user line)."""
     from trainers import models
-    from trainers.callbacks import GracefulStop, MetricsWriter, truncate_metrics
+    from trainers.callbacks import GracefulStop, MetricsWriter, install_test_faults, truncate_metrics
 
     started = time.time()
     cfg = config_mod.load(config_path, overrides)
@@ -337,11 +426,10 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     metrics_path = run_dir / "metrics.jsonl"
     stopper = GracefulStop()
     callbacks = [MetricsWriter(metrics_path), stopper]
-    from transformers.trainer_utils import get_last_checkpoint
-
     ckpt_dir = Path(args["output_dir"])
-    with main_first():  # the main process fetches a synced checkpoint; the others then find it on disk
-        last_ckpt = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None
+    need_optimizer = not args.get("save_only_model")
+    with main_first():  # the main process sets incomplete checkpoints aside and fetches a synced one first
+        last_ckpt = last_complete_checkpoint(ckpt_dir, need_optimizer, set_aside=rank == 0)
         sync = checkpoint_sync(cfg, ckpt_dir, resolved, metrics_path, have_local=bool(last_ckpt))
     if sync.get("fetched"):
         last_ckpt = sync["fetched"]
@@ -355,6 +443,7 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
 
     builder = importlib.import_module(f"trainers.{cfg.method}")
     trainer, plan = builder.build(model, tokenizer, args, train_ds, eval_ds, fmt, peft_cfg, callbacks)
+    install_test_faults(trainer)  # test-only; a no-op unless STUDIO_TEST_DIE_AT is set
     counts = models.parameter_counts(trainer.model)
     log.info("Loss mask: %s; parameters: %s", plan["loss_mask"], counts)
     runtime = {k: args[k] for k in RUNTIME_KEYS if k in args}
@@ -414,24 +503,63 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     return summary
 
 
+DISK_FULL = "The disk is full: delete old runs or checkpoints to free space, then resume the run."
+# What a failed run leaves that is worth keeping; a folder with nothing else is removed (see main).
+KEPT_ON_FAILURE = ("checkpoints", "metrics.jsonl", "adapter")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """ENOSPC anywhere in the exception chain (torch and safetensors wrap it in RuntimeError)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).lower()
+        if getattr(seen, "errno", None) == errno.ENOSPC or "no space left on device" in text:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def failure_message(exc: BaseException) -> str:
+    if disk_full(exc):
+        return DISK_FULL
+    message = user_message(exc)
+    if message.startswith("Unexpected error"):
+        message += " The full traceback is in train.log."
+    return message
+
+
+def _remove_if_empty(run_dir: Path) -> None:
+    """A run that failed before it trained anything (a bad config, unusable data) leaves no folder behind."""
+    if not run_dir.is_dir() or any((run_dir / name).exists() for name in KEPT_ON_FAILURE):
+        return
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
     run_dir = Path(output_dir) if output_dir else default_run_dir(Path(config_path))
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     handler = setup_logging(run_dir)
+    failed = False
     try:
         execute(config_path, run_dir, overrides)
         return 0
     except BaseException as exc:  # noqa: BLE001 - every failure becomes one clear line
-        message = user_message(exc)
-        if message.startswith("Unexpected error"):
-            message += " The full traceback is in train.log."
-        handler.stream.write(traceback.format_exc() + f"error: {message}\n")
-        handler.flush()
+        failed = True
+        message = failure_message(exc)
+        with contextlib.suppress(OSError, ValueError):  # the disk may be full: the sentence still reaches stderr
+            handler.stream.write(traceback.format_exc() + f"error: {message}\n")
+            handler.flush()
         summary_path = run_dir / "summary.json"
         summary = read_json(summary_path)
         if summary.get("status") != "succeeded":
-            summary.update(status="failed", error=message, exit_reason=type(exc).__name__)
-            write_json(summary_path, summary)
+            summary.update(
+                status="failed", error=message, exit_reason="disk_full" if message == DISK_FULL else type(exc).__name__
+            )
+            with contextlib.suppress(OSError):
+                write_json(summary_path, summary)
         print(f"error: {message}", file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 2
     finally:
@@ -440,6 +568,8 @@ def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
         transformers.utils.logging.remove_handler(handler)
         handler.close()
         end_process_group()
+        if failed and created and not output_dir and is_main():
+            _remove_if_empty(run_dir)
 
 
 def end_process_group() -> None:
