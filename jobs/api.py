@@ -1,16 +1,21 @@
 """The Python API the UI (and the CLI) use: submit, list, get, metrics, log tail, cancel, resume, delete.
 
-Every call names an owner and sees only that owner's runs.
+Every call names an owner and sees only that owner's runs; a call without one is refused (jobs.access), never
+read as "every owner".  On a shared Space, submit() checks every path the config names (jobs.access).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
+import stat
+import tempfile
 import time
+import zipfile
 from pathlib import Path
 
-from jobs import monitor
+from jobs import access, monitor
 from jobs.runner import Worker, signal_group, studio_home
 from jobs.store import FINAL, Run, Store, new_run_id
 from trainers.errors import StudioError
@@ -42,6 +47,8 @@ class JobQueue:
             name = name or cfg.method
         else:
             cfg = config_mod.load(config, overrides)
+        owner = access.require_owner(owner)
+        access.check_config(cfg.to_dict(), owner, self.home, self.store)
         # Folder, config and token first, the queue row last: a worker may claim the row the moment it exists.
         run_id = new_run_id()
         run_dir = self.home / "runs" / run_id
@@ -52,10 +59,10 @@ class JobQueue:
         return self.store.add(owner, name or Path(str(config)).stem, str(run_dir), run_id)
 
     def list(self, owner: str) -> list[Run]:
-        return self.store.list(owner)
+        return self.store.list(access.require_owner(owner))
 
     def get(self, run_id: str, owner: str) -> Run:
-        run = self.store.get(run_id, owner)
+        run = self.store.get(run_id, access.require_owner(owner))
         if run is None:
             raise JobError(f"There is no run {run_id!r} for {owner}.")
         return run
@@ -102,3 +109,29 @@ class JobQueue:
         if run.run_dir and Path(run.run_dir).is_relative_to(self.home / "runs"):
             shutil.rmtree(run.run_dir, ignore_errors=True)
         self.store.delete(run_id, owner)
+
+    def adapter_zip(self, run_id: str, owner: str, dest: str | Path | None = None) -> Path:
+        """A zip of the run's adapter folder (regular files only) in `dest` (default: a new temp folder)."""
+        run = self.get(run_id, owner)
+        adapter = Path(run.run_dir) / "adapter"
+        if adapter.is_symlink():
+            raise JobError(f"Run {run.id}'s adapter folder is a link, which is never downloaded: re-run it.")
+        if not adapter.is_dir():
+            raise JobError("This run has no adapter yet: it appears when the run succeeds.")
+        files = []
+        for folder, dirs, names in os.walk(adapter):  # does not follow links to folders
+            for name in sorted(dirs + names):
+                path = Path(folder) / name
+                mode = path.lstat().st_mode
+                if stat.S_ISLNK(mode) or not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                    raise JobError(
+                        f"Run {run.id}'s adapter holds {path.relative_to(adapter)}, which is a link or special "
+                        "file and is never downloaded: remove it from the run folder, then download again."
+                    )
+                if stat.S_ISREG(mode):
+                    files.append(path)
+        target = Path(dest or tempfile.mkdtemp(prefix="adapter-")) / f"{run.id}-adapter.zip"
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in files:
+                archive.write(path, path.relative_to(adapter).as_posix())
+        return target

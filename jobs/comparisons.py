@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from core import threads
+from jobs import access
 from jobs.childenv import child_env
 from jobs.runner import alive
 from jobs.store import FINAL, new_run_id
@@ -84,6 +85,7 @@ def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
     from hub.pull import check_run_sources
     from trainers import config as config_mod
 
+    owner = access.require_owner(owner)
     raw = _anchor_paths(raw)
     existing_ids = _resolve_existing(ctx, raw, owner)
     if existing_ids:
@@ -92,6 +94,8 @@ def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
     if not cfg["arms"] and not existing_ids:
         raise StudioError("Choose at least one arm (SFT, DPO or SFT→DPO) or add an existing run.")
     runs = compare.plan(cfg)
+    access.check_comparison(cfg, owner, ctx.home, ctx.queue.store)  # shared Space: only the user's own paths
+    access.check_config([{**run, "init_from": None} for run in runs.values()], owner, ctx.home, ctx.queue.store)
     for run in runs.values():  # Hub access for every model and dataset before anything is queued
         check_run_sources(config_mod.from_dict({**run, "init_from": None}), token)
 
@@ -155,8 +159,7 @@ def _read_meta(folder: Path) -> dict:
 
 
 def comparison_folder(ctx, comparison_id: str, owner: str | None) -> tuple[Path, dict]:
-    if not owner:
-        raise StudioError("Sign in to see your comparisons.")
+    owner = access.require_owner(owner)
     comparison_id = (comparison_id or "").strip()
     folder = comparisons_root(ctx) / comparison_id
     meta = _read_meta(folder) if ID_PATTERN.fullmatch(comparison_id) else {}
