@@ -15,38 +15,26 @@ import threading
 
 import gradio as gr
 
-from trainers.errors import StudioError
 from ui import auth, compare_tab, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
-from ui.errors import as_gr_error
+from ui.handlers import handler
 
 
 def _api(ctx: AppContext):
-    def submit_run(config_yaml: str, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None) -> str:
+    @handler("start runs", launch=True)
+    def submit_run(user, config_yaml: str) -> str:
         """Queue the RunConfig YAML (one or more documents); returns the run id(s), comma-separated."""
-        owner, token = auth.identity(profile, oauth)
-        try:
-            return ", ".join(train_tab.submit_run(ctx, config_yaml, owner, token, profile))
-        except Exception as exc:  # noqa: BLE001 - every failure reaches the caller as one sentence
-            raise as_gr_error(exc) from exc
+        return ", ".join(train_tab.submit_run(ctx, config_yaml, user.owner, user.token, user.profile))
 
-    def run_status(run_id: str, profile: gr.OAuthProfile | None = None) -> dict:
+    @handler("see your runs")
+    def run_status(user, run_id: str) -> dict:
         """Status, progress, ETA and the latest metrics of one of your runs."""
-        owner, _ = auth.identity(profile)
-        try:
-            return runs_tab.run_status(ctx, run_id.strip(), owner)
-        except StudioError as exc:
-            raise as_gr_error(exc) from exc
+        return runs_tab.run_status(ctx, run_id.strip(), user.owner)
 
-    def cancel_run(run_id: str, profile: gr.OAuthProfile | None = None) -> str:
+    @handler("cancel runs")
+    def cancel_run(user, run_id: str) -> str:
         """Cancel one of your runs (it saves a checkpoint first); returns the new state."""
-        owner, _ = auth.identity(profile)
-        try:
-            if not owner:
-                raise StudioError("Sign in to manage your runs.")
-            return ctx.queue.cancel(run_id.strip(), owner)
-        except StudioError as exc:
-            raise as_gr_error(exc) from exc
+        return ctx.queue.cancel(run_id.strip(), user.owner)
 
     gr.api(submit_run, api_name="submit_run")
     gr.api(run_status, api_name="run_status")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from core import settings
+
 MOCK_TOKEN = "mock-oauth-token-for-local-dev"  # what gradio's local OAuth mock hands out (STACK_NOTES)
 
 
@@ -17,12 +19,16 @@ def on_space_with_oauth() -> bool:
 
 
 def identity(profile=None, oauth_token=None) -> tuple[str | None, str | None]:
-    """(owner, token). owner is None when a Space visitor has not signed in."""
+    """(owner, token). owner is None when a Space visitor has not signed in.  On a shared Space the token is
+    only ever the user's own OAuth token, never the Space's HF_TOKEN."""
     if profile is not None:
         owner = profile.get("preferred_username") or getattr(profile, "username", None)
         token = getattr(oauth_token, "token", None)
-        return owner, (None if token == MOCK_TOKEN else token) or os.environ.get("HF_TOKEN")
-    if on_space_with_oauth():
+        token = None if token == MOCK_TOKEN else token
+        if not token and not settings.multi_user():
+            token = os.environ.get("HF_TOKEN")
+        return owner or None, token
+    if settings.multi_user():
         return None, None
     from huggingface_hub import get_token
 

@@ -26,6 +26,7 @@ from trainers.errors import StudioError
 from ui import auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error
+from ui.handlers import handler
 
 DEMO_EVAL = {
     str(DEMO_SFT): str(DEMO_SFT.with_name("sft_eval.jsonl")),
@@ -230,32 +231,27 @@ def build(ctx: AppContext, demo_default: bool):
         shown = gr.State(None)  # which report version this page shows
         timer = gr.Timer(3.0)
 
-        gr.on([c.change for c in form], fields_to_yaml, form, config, api_name=False, show_progress="hidden")
+        @handler(None)  # the form written as YAML: nothing on the server is read
+        def form_changed(user, model_, sft, pref, one, arms_, rank_, steps_, sft_lr_, dpo_lr_, length, existing_):
+            return fields_to_yaml(model_, sft, pref, one, arms_, rank_, steps_, sft_lr_, dpo_lr_, length, existing_)
+
+        gr.on([c.change for c in form], form_changed, form, config, api_name=False, show_progress="hidden")
         one_dataset.change(lambda one: gr.update(interactive=not one), one_dataset, pref_data, api_name=False)
 
-        def refresh(
-            comparison_id,
-            known_choices,
-            shown_version,
-            profile: gr.OAuthProfile | None = None,
-            oauth: gr.OAuthToken | None = None,
-        ):
-            owner, token = auth.identity(profile, oauth)
-            return refresh_view(ctx, comparison_id, known_choices, shown_version, owner, token)
+        @handler(None)  # viewing: a signed-out visitor sees "Sign in to see your comparisons."
+        def refresh(user, comparison_id, known_choices, shown_version):
+            return refresh_view(ctx, comparison_id, known_choices, shown_version, user.owner, user.token)
 
         outputs = [picker, known, arms_md, report_top, loss_img, metrics_img, report_bottom, report_file, shown]
         inputs = [picker, known, shown]
         timer.tick(refresh, inputs, outputs, api_name=False, show_progress="hidden")
         picker.change(refresh, inputs, outputs, api_name=False, show_progress="hidden")
 
-        def start_clicked(text, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None):
-            owner, token = auth.identity(profile, oauth)
-            try:
-                started = start_comparison(ctx, text, owner, token, profile)
-            except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
-                raise as_gr_error(exc) from exc
+        @handler("start comparisons", launch=True)
+        def start_clicked(user, text):
+            started = start_comparison(ctx, text, user.owner, user.token, user.profile)
             runs = ", ".join(f"{ARM_LABELS[a]} {i}" for a, i in started["runs"].items())
-            choices = list_comparisons(ctx, owner)
+            choices = list_comparisons(ctx, user.owner)
             return (
                 f"Comparison {started['comparison_id']} queued: {runs or 'no new runs'} (also on the Runs tab).",
                 gr.update(choices=choices, value=started["comparison_id"]),
@@ -264,12 +260,9 @@ def build(ctx: AppContext, demo_default: bool):
 
         start.click(start_clicked, [config], [info, picker, known], api_name=False)
 
-        def rebuild_clicked(comparison_id, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None):
-            owner, token = auth.identity(profile, oauth)
-            try:
-                return rebuild_report(ctx, comparison_id, owner, token, profile)
-            except Exception as exc:  # noqa: BLE001
-                raise as_gr_error(exc) from exc
+        @handler("rebuild reports", launch=True)
+        def rebuild_clicked(user, comparison_id):
+            return rebuild_report(ctx, comparison_id, user.owner, user.token, user.profile)
 
         rebuild.click(rebuild_clicked, [picker], info, api_name=False)
     _api(ctx)
@@ -277,25 +270,15 @@ def build(ctx: AppContext, demo_default: bool):
 
 
 def _api(ctx: AppContext):
-    def start_comparison_api(
-        config_yaml: str, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None
-    ) -> dict:
+    @handler("start comparisons", launch=True)
+    def start_comparison_api(user, config_yaml: str) -> dict:
         """Queue a comparison (comparison YAML); returns {"comparison_id", "runs": {arm: run id}}."""
-        owner, token = auth.identity(profile, oauth)
-        try:
-            return start_comparison(ctx, config_yaml, owner, token, profile)
-        except Exception as exc:  # noqa: BLE001 - one sentence for the caller
-            raise as_gr_error(exc) from exc
+        return start_comparison(ctx, config_yaml, user.owner, user.token, user.profile)
 
-    def comparison_status_api(
-        comparison_id: str, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None
-    ) -> dict:
+    @handler("see your comparisons")
+    def comparison_status_api(user, comparison_id: str) -> dict:
         """Each arm's status; the report (Markdown without images, report_json) once every arm has finished."""
-        owner, token = auth.identity(profile, oauth)
-        try:
-            return comparison_status(ctx, comparison_id, owner, token)
-        except Exception as exc:  # noqa: BLE001
-            raise as_gr_error(exc) from exc
+        return comparison_status(ctx, comparison_id, user.owner, user.token)
 
     gr.api(start_comparison_api, api_name="start_comparison")
     gr.api(comparison_status_api, api_name="comparison_status")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from jobs import access
 from trainers.errors import StudioError, user_message
 from ui.context import DEMO_SFT, AppContext
-from ui.errors import as_gr_error
+from ui.handlers import handler
 
 
 def parse_mapping(text: str) -> dict[str, str]:
@@ -30,16 +31,28 @@ def check_data(
     model: str,
     mapping: str,
     max_length: float = 1024,
+    *,
+    ctx: AppContext | None = None,
+    owner: str | None = "local",
 ) -> tuple[str, str, str]:
-    """(detected format, preview of the first rows under the chat template, doctor report)."""
+    """(detected format, preview of the first rows under the chat template, doctor report).  An upload is first
+    copied into the owner's uploads folder; on a shared Space every path (source, model) follows jobs.access."""
     from data import doctor
     from data.splits import load_for_run
     from trainers.config import DataSection, ModelSection
     from trainers.models import resolve_and_load_tokenizer
 
-    source = upload or (source or "").strip()
+    saved = None
+    if access.enforced() and ctx is None:
+        raise StudioError(access.NO_OWNER)
+    if upload and ctx is not None:
+        saved = access.keep_upload(ctx.home, owner, upload)
+    source = str(saved or upload or (source or "").strip())
     if not source:
         raise StudioError("Enter a Hub dataset id or upload a file first.")
+    if ctx is not None:
+        access.check_path(source, owner, ctx.home, ctx.queue.store)
+        access.check_path(model, owner, ctx.home, ctx.queue.store)
     section = DataSection(
         source=source, subset=subset or None, split=split or "train", eval_size=0, columns=parse_mapping(mapping)
     )
@@ -56,7 +69,8 @@ def check_data(
     preview = "\n\n".join(
         f"--- row {i} ---\n{doctor.render_row(tokenizer, train[i])}" for i in range(min(3, len(train)))
     )
-    return f"{info['format']} — {info['evidence']}", preview, report
+    kept = f"  \nSaved to your uploads as `{saved}` (use this path as the data source)." if saved else ""
+    return f"{info['format']} — {info['evidence']}{kept}", preview, report
 
 
 def build(ctx: AppContext, demo_default: bool):
@@ -77,11 +91,9 @@ def build(ctx: AppContext, demo_default: bool):
         preview = gr.Code(label="First rows as the model sees them", language=None, lines=12)
         report = gr.Code(label="Data doctor", language=None, lines=12)
 
-        def run_check(*args):
-            try:
-                return check_data(*args)
-            except StudioError as exc:
-                raise as_gr_error(exc) from exc
+        @handler("check data")
+        def run_check(user, source, upload, subset, split, method, model, mapping):
+            return check_data(source, upload, subset, split, method, model, mapping, ctx=ctx, owner=user.owner)
 
         check.click(
             run_check,

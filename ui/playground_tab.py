@@ -7,32 +7,40 @@ from pathlib import Path
 
 import gradio as gr
 
+from jobs import access
+from jobs.api import JobError
 from trainers.errors import StudioError
-from ui import auth
 from ui.context import AppContext
-from ui.errors import as_gr_error
+from ui.handlers import handler
 
 
 def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[str, str]:
     """(base model, adapter path or Hub id) from a run id of mine or a Hub adapter id."""
     import json
 
+    owner = access.require_owner(owner)
     choice = (choice or "").strip()
     if not choice:
         raise StudioError("Pick a finished run or enter a Hub adapter id.")
-    run = ctx.queue.store.get(choice, owner) if owner else None
+    try:
+        run = ctx.queue.get(choice, owner)
+    except JobError:
+        run = None
     if run is not None:
         adapter = Path(run.run_dir) / "adapter"
         if not (adapter / "adapter_config.json").exists():
             raise StudioError(f"Run {choice} has no adapter yet: it appears when the run succeeds.")
         base = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
-        return base, str(adapter)
-    from peft import PeftConfig
+    else:
+        access.check_path(choice, owner, ctx.home, ctx.queue.store)  # shared Space: only your own folders
+        from peft import PeftConfig
 
-    try:
-        return PeftConfig.from_pretrained(choice).base_model_name_or_path, choice
-    except Exception as exc:  # noqa: BLE001
-        raise StudioError(f"{choice!r} is neither one of your runs nor a loadable adapter on the Hub.") from exc
+        try:
+            base, adapter = PeftConfig.from_pretrained(choice).base_model_name_or_path, choice
+        except Exception as exc:  # noqa: BLE001
+            raise StudioError(f"{choice!r} is neither one of your runs nor a loadable adapter on the Hub.") from exc
+    access.check_path(base, owner, ctx.home, ctx.queue.store)  # an adapter may name any local base
+    return base, str(adapter)
 
 
 def stream_reply(model, tokenizer, message: str, temperature: float, max_new_tokens: int):
@@ -88,12 +96,9 @@ def build(ctx: AppContext, selected_run):
             tuned_out = gr.Textbox(label="With the adapter", lines=6)
         selected_run.change(lambda r: r, selected_run, choice, api_name=False)
 
-        def ask(choice, message, temperature, max_new, profile: gr.OAuthProfile | None = None):
-            owner, _ = auth.identity(profile)
-            try:
-                yield from compare(ctx, choice, message, temperature, max_new, owner)
-            except StudioError as exc:
-                raise as_gr_error(exc) from exc
+        @handler("use the Playground")
+        def ask(user, choice, message, temperature, max_new):
+            yield from compare(ctx, choice, message, temperature, max_new, user.owner)
 
         go.click(ask, [choice, message, temperature, max_new], [base_out, tuned_out], api_name="compare")
     return {"choice": choice, "go": go}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
+from jobs import access
 from trainers.errors import StudioError
-from ui import auth
 from ui.context import AppContext
-from ui.errors import as_gr_error
+from ui.handlers import handler
 
 
 def publish(
@@ -23,8 +23,7 @@ def publish(
     """Push the run; returns Markdown with the repo link(s). Raises StudioError with one sentence."""
     from hub.push import push_run
 
-    if not owner:
-        raise StudioError("Sign in with your Hugging Face account to publish.")
+    owner = access.require_owner(owner)
     if not (repo_id or "").strip():
         raise StudioError("Enter a repo id (NAME or NAMESPACE/NAME) to publish to.")
     if not token:
@@ -47,15 +46,9 @@ def build(ctx: AppContext, run_box):
         push = gr.Button("Publish", variant="primary")
         result = gr.Markdown()
 
-        def handler(
-            run_id, repo_id, is_private, is_merged, may_overwrite,
-            profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None,
-        ):  # fmt: skip
-            owner, token = auth.identity(profile, oauth)
-            try:
-                return publish(ctx, run_id, owner, token, repo_id, is_private, is_merged, may_overwrite)
-            except Exception as exc:  # noqa: BLE001 - one sentence on the page
-                raise as_gr_error(exc) from exc
+        @handler("publish runs")
+        def publish_clicked(user, run_id, repo_id, is_private, is_merged, may_overwrite):
+            return publish(ctx, run_id, user.owner, user.token, repo_id, is_private, is_merged, may_overwrite)
 
-        push.click(handler, [run_box, repo, private, merged, overwrite], result, api_name="publish_run")
+        push.click(publish_clicked, [run_box, repo, private, merged, overwrite], result, api_name="publish_run")
     return {"repo": repo, "push": push, "result": result}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -12,9 +10,9 @@ import pandas as pd
 
 from jobs import monitor
 from trainers.errors import StudioError
-from ui import auth, publish_panel
+from ui import publish_panel
 from ui.context import AppContext
-from ui.errors import as_gr_error
+from ui.handlers import handler
 
 COLUMNS = ["run", "name", "status", "step", "loss", "started", "note"]
 
@@ -44,9 +42,7 @@ def list_runs(ctx: AppContext, owner: str | None) -> pd.DataFrame:
 
 def run_status(ctx: AppContext, run_id: str, owner: str | None) -> dict:
     """Status plus the latest metrics: what a script polling /run_status needs."""
-    if not owner:
-        raise StudioError("Sign in to see your runs.")
-    run = ctx.queue.get(run_id, owner)
+    run = ctx.queue.get(run_id, owner)  # refuses a missing owner
     metrics = monitor.metrics_since(Path(run.run_dir))[0]
     train = [m for m in metrics if "loss" in m]
     summary = monitor.read_summary(Path(run.run_dir))
@@ -97,13 +93,9 @@ def curves(ctx: AppContext, run_id: str, owner: str) -> tuple[pd.DataFrame, pd.D
     return frame(loss), frame(lr), frame(rewards)
 
 
-def adapter_zip(ctx: AppContext, run_id: str, owner: str) -> str:
-    run = ctx.queue.get(run_id, owner)
-    adapter = Path(run.run_dir) / "adapter"
-    if not adapter.is_dir():
-        raise StudioError("This run has no adapter yet: it appears when the run succeeds.")
-    target = Path(tempfile.mkdtemp(prefix="adapter-")) / f"{run.id}-adapter"
-    return shutil.make_archive(str(target), "zip", adapter)
+def adapter_zip(ctx: AppContext, run_id: str, owner: str | None) -> str:
+    """The run's adapter as a zip (jobs.api.JobQueue.adapter_zip: owner required, regular files only)."""
+    return str(ctx.queue.adapter_zip((run_id or "").strip(), owner))
 
 
 def _seed(*series: str) -> pd.DataFrame:
@@ -142,8 +134,9 @@ def build(ctx: AppContext, selected_run):
         file_out = gr.File(label="Adapter")
         timer = gr.Timer(2.0)
 
-        def refresh(run_id, profile: gr.OAuthProfile | None = None):
-            owner, _ = auth.identity(profile)
+        @handler(None)
+        def refresh(user, run_id):
+            owner = user.owner
             runs = list_runs(ctx, owner)
             if not run_id and len(runs):
                 run_id = runs.iloc[0]["run"]
@@ -175,33 +168,25 @@ def build(ctx: AppContext, selected_run):
         timer.tick(refresh, [run_box], outputs, api_name=False, show_progress="hidden")
         selected_run.change(lambda r: r, selected_run, run_box, api_name=False)
 
-        def pick(evt: gr.SelectData):
+        def pick(evt: gr.SelectData):  # client-side state only: the row the user clicked
             return evt.row_value[0] if evt.row_value else None
 
         table.select(pick, None, run_box, api_name=False)
 
         def act(action):
-            def handler(run_id, profile: gr.OAuthProfile | None = None):
-                owner, _ = auth.identity(profile)
-                try:
-                    if not owner:
-                        raise StudioError("Sign in to manage your runs.")
-                    result = getattr(ctx.queue, action)(run_id, owner)
-                except StudioError as exc:
-                    raise as_gr_error(exc) from exc
+            @handler(f"{action} runs")
+            def acted(user, run_id):
+                result = getattr(ctx.queue, action)((run_id or "").strip(), user.owner)
                 return f"{action}: {result or 'done'}"
 
-            return handler
+            return acted
 
         for button, action in ((cancel, "cancel"), (resume, "resume"), (delete, "delete")):
             button.click(act(action), [run_box], status, api_name=False)
 
-        def download_zip(run_id, profile: gr.OAuthProfile | None = None):
-            owner, _ = auth.identity(profile)
-            try:
-                return adapter_zip(ctx, run_id, owner)
-            except StudioError as exc:
-                raise as_gr_error(exc) from exc
+        @handler("download adapters")
+        def download_zip(user, run_id):
+            return adapter_zip(ctx, run_id, user.owner)
 
         download.click(download_zip, [run_box], file_out, api_name=False)
         publish_panel.build(ctx, run_box)

@@ -8,10 +8,11 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
+from jobs import access
 from trainers.errors import StudioError
 from ui import auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
-from ui.errors import as_gr_error
+from ui.handlers import handler, sign_in_sentence
 
 PEFT_KINDS = {  # label -> (peft.type, model.quantization)
     "LoRA": ("lora", "none"),
@@ -128,6 +129,7 @@ def submit_run(ctx: AppContext, text: str, owner: str | None, token: str | None,
     from trainers import config as config_mod
 
     docs = parse_yaml(text)
+    access.check_config(docs, owner, ctx.home, ctx.queue.store)  # shared Space: local paths are the user's own
     for doc in docs:  # validate all (and check Hub access) before queueing any
         check = dict(doc)
         if check.get("init_from") == "previous":
@@ -154,7 +156,7 @@ def cli_command(text: str) -> str:
     return "\n".join(lines) + "\n\n" + text
 
 
-def estimate(text: str) -> str:
+def estimate(text: str, ctx: AppContext | None = None, owner: str | None = "local") -> str:
     """The pre-flight estimate (trainers/estimate.py) of the first document: parameters, peak memory, time and
     cost per Spaces tier, full vs LoRA vs QLoRA, and a warning when this machine will likely run out of memory."""
     from trainers import config as config_mod
@@ -163,6 +165,10 @@ def estimate(text: str) -> str:
 
     doc = dict(parse_yaml(text)[0])
     doc.pop("init_from", None)
+    if access.enforced():  # the estimate reads the model's config: a path is checked like a submitted one
+        if ctx is None:
+            raise StudioError(access.NO_OWNER)
+        access.check_config(doc, owner, ctx.home, ctx.queue.store)
     est = run_estimate(config_mod.from_dict(doc))
     local = est["local"]
     warning = ""
@@ -175,10 +181,10 @@ def estimate(text: str) -> str:
     return warning + render(est)
 
 
-def live_estimate(text: str) -> str:
+def live_estimate(text: str, ctx: AppContext | None = None, owner: str | None = "local") -> str:
     """For change events: a half-typed config shows its problem as text instead of raising."""
     try:
-        return estimate(text)
+        return estimate(text, ctx, owner)
     except Exception as exc:  # noqa: BLE001 - shown, not raised, while the user types
         from trainers.errors import user_message
 
@@ -234,36 +240,56 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
                 )
             jobs_btn = gr.Button("Show the HF Jobs command")
             jobs_cmd = gr.Code(language="shell", label="Run with HF_TOKEN set in your shell (sent as a secret)")
-        jobs_btn.click(_safe(hf_jobs_command), [config, flavor, push_to, code_repo], jobs_cmd, api_name=False)
+
+        @handler("show the HF Jobs command")
+        def jobs_clicked(user, text, flavor_name, push_repo, code):
+            return hf_jobs_command(text, flavor_name, push_repo, code)
+
+        jobs_btn.click(jobs_clicked, [config, flavor, push_to, code_repo], jobs_cmd, api_name=False)
 
         form = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, rank]
         form += [sync_repo, launch_profile]
-        build_btn.click(fields_to_yaml, form, config, api_name="build_config")
-        preset.change(preset_yaml, preset, config, api_name=False)
-        estimate_btn.click(_safe(estimate), config, estimate_md, api_name="estimate")
-        config.change(live_estimate, config, estimate_md, api_name=False, trigger_mode="always_last")
-        cli_btn.click(_safe(cli_command), config, cli, api_name=False)
 
-        def start_run(text, _selected, profile: gr.OAuthProfile | None = None, oauth: gr.OAuthToken | None = None):
-            owner, token = auth.identity(profile, oauth)
-            try:
-                ids = submit_run(ctx, text, owner, token, profile)
-            except StudioError as exc:
-                raise as_gr_error(exc) from exc
+        @handler("build a config")
+        def build_config(
+            user, method, model, peft_kind, data, pref, lr, epochs, steps, batch, length, r, sync, profile_
+        ):
+            return fields_to_yaml(
+                method, model, peft_kind, data, pref, lr, epochs, steps, batch, length, r, sync, profile_
+            )
+
+        build_btn.click(build_config, form, config, api_name="build_config")
+
+        @handler(None)
+        def preset_picked(user, name):
+            return preset_yaml(name)
+
+        preset.change(preset_picked, preset, config, api_name=False)
+
+        @handler("estimate memory, time and cost")
+        def estimate_clicked(user, text):
+            return estimate(text, ctx, user.owner)
+
+        estimate_btn.click(estimate_clicked, config, estimate_md, api_name="estimate")
+
+        @handler(None)
+        def config_edited(user, text):
+            if not user.signed_in:
+                return "Estimate unavailable: " + sign_in_sentence("see estimates")
+            return live_estimate(text, ctx, user.owner)
+
+        config.change(config_edited, config, estimate_md, api_name=False, trigger_mode="always_last")
+
+        @handler("show the CLI command")
+        def cli_clicked(user, text):
+            return cli_command(text)
+
+        cli_btn.click(cli_clicked, config, cli, api_name=False)
+
+        @handler("start runs", launch=True)
+        def start_run(user, text, _selected):
+            ids = submit_run(ctx, text, user.owner, user.token, user.profile)
             return f"Queued {', '.join(ids)} — follow it on the Runs tab.", ids[-1]
 
         start.click(start_run, [config, selected_run], [info, selected_run], api_name=False)
     return {"config": config, "build": build_btn, "start": start, "info": info}
-
-
-def _safe(fn):
-    """Handlers raise StudioError; the page shows its sentence, never a traceback."""
-
-    def wrapped(*args):
-        try:
-            return fn(*args)
-        except Exception as exc:  # noqa: BLE001 - e.g. a Hub id that does not exist
-            raise as_gr_error(exc) from exc
-
-    wrapped.__name__ = fn.__name__
-    return wrapped
