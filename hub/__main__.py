@@ -1,4 +1,9 @@
-"""`python -m hub push RUN_DIR --repo-id NAME [--private] [--merged]` — prints the repo URL."""
+"""`python -m hub push RUN_DIR --repo-id NAME [--private] [--merged]` — prints the repo URL.
+
+The token comes from HF_TOKEN or the cached login (never an argument); what guards the push against publishing a
+secret is the same as in the app: hub.push scans every staged file for token-shaped strings (core.secrets) and
+refuses before anything is uploaded, whichever token pushes.
+"""
 
 from __future__ import annotations
 

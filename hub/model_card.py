@@ -1,7 +1,9 @@
 """The model card of a pushed run: huggingface_hub's ModelCard rendered from templates/model_card.md.j2.
 
 Everything comes from the run folder (config.yaml, summary.json, data_report.json, metrics.jsonl), which is
-token-free by construction; nothing here reads the environment.
+token-free by construction.  Local paths never reach a published file: `public()` turns a run folder into "a
+local SFT run (not published)", a file into its name, and any other path under STUDIO_HOME into a neutral
+description, so neither the server's paths nor the run ids of local folders are published.
 """
 
 from __future__ import annotations
@@ -34,6 +36,62 @@ def hub_id(name: str | None) -> str | None:
     if not name or not _HUB_ID.match(name) or Path(name).expanduser().exists():
         return None
     return name
+
+
+def _studio_home() -> Path:
+    from trainers.models import studio_home
+
+    return studio_home().expanduser().resolve()
+
+
+def _run_folder(path: Path) -> Path | None:
+    """The run folder `path` is (or is inside: its adapter, a checkpoint), else None."""
+    for folder in (path, *path.parents):
+        if (folder / "config.yaml").is_file() and ((folder / "summary.json").exists() or folder.parent.name == "runs"):
+            return folder
+        if folder.parent.name == "runs" and folder.parent.parent == _studio_home():
+            return folder
+    return None
+
+
+def describe_path(value: str) -> str:
+    """A neutral, publishable description of a local path."""
+    path = Path(value).expanduser()
+    run = _run_folder(path.resolve()) if path.is_absolute() or path.exists() else None
+    if run is not None:
+        try:
+            method = (yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8")) or {}).get("method")
+        except (OSError, yaml.YAMLError, AttributeError):
+            method = None
+        return f"a local {str(method).upper() + ' ' if method else ''}run (not published)"
+    if path.is_file() or path.suffix:
+        return f"local file {path.name}"
+    if (path / "config.json").is_file():
+        return "a local model (not published)"
+    return "a local folder (not published)"
+
+
+def _local_path(value: str) -> bool:
+    if hub_id(value):
+        return False
+    return value.startswith(("/", "~")) or (len(value) < 4096 and "\n" not in value and Path(value).exists())
+
+
+def public(obj):
+    """`obj` (a parsed config, summary or report) with every local path replaced by describe_path(); any other
+    mention of the STUDIO_HOME folder inside a longer text is described too."""
+    if isinstance(obj, dict):
+        return {key: public(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [public(value) for value in obj]
+    if not isinstance(obj, str):
+        return obj
+    if _local_path(obj):
+        return describe_path(obj)
+    home = str(_studio_home())
+    if home in obj:
+        obj = re.sub(re.escape(home) + r"[^\s'\"`),;]*", lambda m: describe_path(m.group(0)), obj)
+    return obj
 
 
 def read_run(run_dir: Path) -> dict:
@@ -129,6 +187,8 @@ def _describe_source(source: str | None) -> str:
         return "—"
     if hub_id(source):
         return f"[{source}](https://huggingface.co/datasets/{source})"
+    if source.startswith(("local file ", "a local ")):  # already made public()
+        return source
     return f"local file `{Path(source).name}`"
 
 
@@ -147,7 +207,7 @@ def render(
     from huggingface_hub import ModelCard, ModelCardData
 
     run = run or read_run(run_dir)
-    config, summary = run["config"], run["summary"]
+    config, summary = public(run["config"]), public(run["summary"])
     method = config.get("method", "sft")
     kind = adapter_kind(config)
     base = config.get("model", {}).get("name_or_path")
@@ -228,7 +288,7 @@ def render(
         "metrics_table": metrics_table(summary),
         "loss_curve": loss_curve,
         "comparison": comparison,
-        "data_summary": data_summary(run["reports"]),
+        "data_summary": data_summary(public(run["reports"])),
         "config_table": config_table(config),
         "kind": "model" if full_model else "adapter",
         "data_rows": data_rows,

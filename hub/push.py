@@ -2,18 +2,26 @@
 run's own record (config.yaml, metrics.jsonl, summary.json, data_report.json, loss curve) under training/.
 
 Everything goes through huggingface_hub (create_repo, upload_folder). The upload is staged in a temporary
-folder, so the run folder is only ever read. An existing repo is updated only when it is empty or was pushed
-by this app; anything else needs `overwrite=True`.
+folder, so the run folder is only ever read; only regular files are staged (a link is refused). The training
+record is published through model_card.public() (no local paths, no run ids of local folders), and before
+anything reaches the Hub every staged file is scanned for token-shaped strings (core.secrets): one found
+refuses the whole push. An existing repo is updated only when it is empty or was pushed by this app; anything
+else needs `overwrite=True`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
+from core.secrets import files_with_tokens
 from hub import model_card
 from hub.errors import HubError, message, status_of, with_retries
 
@@ -102,18 +110,45 @@ def ensure_repo(api, repo_id: str, private: bool, overwrite: bool) -> str:
     )
 
 
+PUBLIC_RECORDS = {"config.yaml", "summary.json", "data_report.json", "report.json", "report.md"}
+
+
+def _regular(src: Path) -> None:
+    """Only regular files are pushed: a link (or a device, a pipe) in a run folder is refused."""
+    mode = src.lstat().st_mode
+    if not stat.S_ISREG(mode):
+        raise HubError(
+            f"Refusing to push: {src.name} in {src.parent} is a link or special file, not a regular file; "
+            "replace it with the file itself (nothing was uploaded)."
+        )
+
+
 def _copy(src: Path, dst: Path) -> None:
+    _regular(src)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.name in PUBLIC_RECORDS:  # the record as published: no local paths, no run ids of local folders
+        dst.write_text(_public_text(src), encoding="utf-8")
+        return
     try:
         dst.hardlink_to(src)  # big weights: no second copy on disk
     except OSError:
         shutil.copy2(src, dst)
 
 
+def _public_text(src: Path) -> str:
+    text = src.read_text(encoding="utf-8")
+    if src.suffix == ".json":
+        return json.dumps(model_card.public(json.loads(text)), indent=2)
+    if src.suffix in (".yaml", ".yml"):
+        docs = [model_card.public(d) for d in yaml.safe_load_all(text)]  # comments (run ids) are dropped
+        return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
+    return model_card.public(text)
+
+
 def copy_present(src_dir: Path, names: tuple[str, ...], dst_dir: Path) -> None:
-    """Copy those of `names` that exist in `src_dir` into `dst_dir`."""
+    """Copy those of `names` that exist in `src_dir` into `dst_dir` (regular files only; records made public)."""
     for name in names:
-        if (src_dir / name).exists():
+        if (src_dir / name).exists() or (src_dir / name).is_symlink():
             _copy(src_dir / name, dst_dir / name)
 
 
@@ -130,16 +165,19 @@ def stage(
     from evaluation.plots import loss_curves
 
     run = run or model_card.read_run(run_dir)
+    if (run_dir / "adapter").is_symlink():
+        raise HubError(f"Refusing to push: the adapter folder of {run_dir} is a link; nothing was uploaded.")
     for src in sorted((run_dir / "adapter").iterdir()):
-        if src.is_file() and src.name not in _SKIP_FROM_ADAPTER:
+        if src.name not in _SKIP_FROM_ADAPTER and not src.is_dir():
             _copy(src, staging / src.name)
     copy_present(run_dir, RECORD_FILES, staging / "training")
-    curve = loss_curves({run_dir.name: run["metrics"]}, staging / "training" / "loss_curve.png")
+    label = f"{run['config'].get('method', 'sft').upper()} run"  # not the run id: it names a local folder
+    curve = loss_curves({label: run["metrics"]}, staging / "training" / "loss_curve.png")
     comparison = None
     if comparison_dir and (Path(comparison_dir) / "report.md").exists():
         copy_present(Path(comparison_dir), COMPARISON_FILES, staging / "comparison")
-        comparison = _relink(
-            (Path(comparison_dir) / "report.md").read_text(encoding="utf-8"), "comparison/", COMPARISON_FILES
+        comparison = model_card.public(
+            _relink((Path(comparison_dir) / "report.md").read_text(encoding="utf-8"), "comparison/", COMPARISON_FILES)
         )
     card = model_card.render(
         run_dir,
@@ -187,14 +225,19 @@ def find_comparison(run_dir: Path) -> Path | None:
     return None
 
 
-def refuse_secret(staging: Path, token: str | None) -> None:
-    """Last guard: no staged file may contain the token."""
-    if not token:
-        return
-    needle = token.encode()
-    for path in staging.rglob("*"):
-        if path.is_file() and needle in path.read_bytes():
-            raise HubError(f"Refusing to push: {path.name} contains your Hugging Face token; remove it first.")
+def refuse_secret(staging: Path, token: str | None = None) -> None:
+    """Last guard before any upload: no staged file may hold a token-shaped string (core.secrets, by shape, so
+    any token counts, not only the pushing one) nor the pushing token itself."""
+    found = set(files_with_tokens(staging))
+    if token:
+        needle = token.encode()
+        found |= {str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file() and needle in p.read_bytes()}
+    if found:
+        names = ", ".join(sorted(found))
+        raise HubError(
+            f"Refusing to push: {names} {'holds' if len(found) == 1 else 'hold'} something that looks like a "
+            "Hugging Face token; nothing was uploaded (remove it from the run folder, then push again)."
+        )
 
 
 def push_run(
@@ -222,18 +265,19 @@ def push_run(
 
         check_mergeable(run["config"])
     try:
-        full_id = ensure_repo(api, full_id, private, overwrite)
         license = model_card.base_license(run["config"]["model"].get("name_or_path"), token)
         with tempfile.TemporaryDirectory(prefix="studio-push-") as tmp:
             staging = Path(tmp)
             comparison_dir = comparison_dir or find_comparison(run_dir)
             files = stage(run_dir, full_id, staging, license=license, comparison_dir=comparison_dir, run=run)
-            refuse_secret(staging, token or api.token)
+            refuse_secret(staging, token or api.token)  # before anything reaches the Hub, the repo included
+            full_id = ensure_repo(api, full_id, private, overwrite)
+            method = run["config"].get("method", "sft").upper()
             commit = with_retries(
                 lambda: api.upload_folder(
                     repo_id=full_id,
                     folder_path=staging,
-                    commit_message=f"Fine-Tune Studio: {run['config'].get('method', 'sft').upper()} run {run_dir.name}",
+                    commit_message=f"Fine-Tune Studio: {method} {model_card.adapter_kind(run['config'])}",
                 ),
                 "upload",
             )
