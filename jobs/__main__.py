@@ -11,8 +11,10 @@ python -m jobs resume RUN_ID [--owner NAME]
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import sqlite3
 import sys
 
 
@@ -49,8 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.api import JobQueue
     from trainers.errors import StudioError
 
-    queue = JobQueue()
     try:
+        queue = JobQueue()
         if args.command == "submit":
             print(queue.submit(args.config, owner=args.owner, overrides=args.overrides))
         elif args.command == "worker":
@@ -74,7 +76,20 @@ def main(argv: list[str] | None = None) -> int:
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (sqlite3.Error, OSError) as exc:  # the store or a run folder on a full or broken disk
+        print(f"error: {store_error(exc)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def store_error(exc: BaseException) -> str:
+    """A store or file error as one sentence (a full disk names the way out)."""
+    from jobs import monitor
+
+    text = str(exc).lower()
+    if getattr(exc, "errno", None) == errno.ENOSPC or any(t in text for t in ("disk is full", "no space", "disk i/o")):
+        return monitor.DISK_FULL
+    return f"The run store under STUDIO_HOME could not be read or written ({exc})."
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def read_summary(run_dir: Path) -> dict:
         return {}
 
 
+DISK_FULL = "The disk is full: delete old runs or checkpoints to free space, then resume the run."
 OOM = (
     "The run ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
     "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."
@@ -67,15 +69,24 @@ PATTERNS = [  # (text in the log, exit reason, message)
     ("memoryerror", "out_of_memory", OOM),
     ("gatedrepoerror", "gated_model", "The model is gated: accept its licence on its Hub page, then sign in again."),
     ("invalid user token", "bad_token", "The Hugging Face token was rejected: sign in again or set a valid HF_TOKEN."),
-    ("no space left on device", "disk_full", "The disk is full: delete old runs or checkpoints, then resume."),
+    ("no space left on device", "disk_full", DISK_FULL),
+    ("the disk is full", "disk_full", DISK_FULL),
 ]
+LOW_DISK_BYTES = 16 * 2**20  # a failed run on a disk with less free than this failed because the disk is full
+
+
+def _disk_nearly_full(run_dir: Path) -> bool:
+    try:
+        return shutil.disk_usage(run_dir).free < LOW_DISK_BYTES
+    except OSError:
+        return False
 
 
 def classify(returncode: int | None, run_dir: Path, cancelled: bool = False) -> tuple[str, str, str | None]:
     """(status, exit_reason, user message) for a finished child process."""
     summary = read_summary(run_dir)
     status = summary.get("status")
-    if status == "succeeded" and returncode == 0:
+    if status == "succeeded" and returncode in (0, None):  # None: adopted after a restart, its own record decides
         return "succeeded", "completed", None
     if cancelled or status == "cancelled":
         return "cancelled", "cancelled", "Cancelled; the last checkpoint is kept and the run can be resumed."
@@ -85,11 +96,19 @@ def classify(returncode: int | None, run_dir: Path, cancelled: bool = False) -> 
         for needle, code, _ in PATTERNS:
             if needle in summary["error"].lower():
                 reason = code
-        return "failed", reason, summary["error"]
+        return "failed", reason, DISK_FULL if reason == "disk_full" else summary["error"]
     for needle, code, message in PATTERNS:
         if needle in tail:
             return "failed", code, message
-    if returncode is not None and returncode < 0:
+    if _disk_nearly_full(run_dir):
+        return "failed", "disk_full", DISK_FULL
+    if returncode is None:
+        return (
+            "failed",
+            "lost",
+            "The training process ended without recording how (it may have been killed); resume the run to continue.",
+        )
+    if returncode < 0:
         name = signal.Signals(-returncode).name
         if -returncode == signal.SIGKILL:
             return (
