@@ -135,7 +135,27 @@ def _rows_of(batch: dict):
     return ({k: batch[k][pos] for k in keys} for pos in range(len(batch[keys[0]])))
 
 
-def _length_batch(batch: dict, tokenizer) -> dict:
+# Token counting is bounded: a row longer than this many characters per max_length token (or than
+# MEASURE_CHARS without a max_length) is measured on that prefix only and reported as "at least N tokens".
+# No tokenizer averages 32 characters a token, so such a row is far over max_length either way.
+CHARS_PER_TOKEN_BOUND = 32
+MEASURE_CHARS = 1_000_000
+
+
+def measure_limit(max_length: int | None) -> int:
+    """The most characters of one row that are ever tokenized."""
+    return CHARS_PER_TOKEN_BOUND * max_length if max_length else MEASURE_CHARS
+
+
+def _bounded_lengths(tokenizer, texts: list[str], limit: int) -> tuple[list[int], list[bool]]:
+    """Token counts of `texts`, each tokenizing at most `limit` characters; capped[i] when text i was longer
+    (its count is then a lower bound)."""
+    capped = [len(t) > limit for t in texts]
+    enc = tokenizer([t[:limit] for t in texts], add_special_tokens=False, return_attention_mask=False)["input_ids"]
+    return [len(x) for x in enc], capped
+
+
+def _length_batch(batch: dict, tokenizer, limit: int = MEASURE_CHARS) -> dict:
     fulls, errors = [], list(batch["__error"])
     for pos, row in enumerate(_rows_of(batch)):
         full = ""
@@ -145,18 +165,17 @@ def _length_batch(batch: dict, tokenizer) -> dict:
             except Exception as exc:  # noqa: BLE001 - a template that rejects a row makes that row invalid
                 errors[pos] = f"is rejected by the model's chat template ({str(exc).splitlines()[0][:120]})"
         fulls.append(full)
-    enc = tokenizer(fulls, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    return {"__error": errors, "__tokens": [len(x) for x in enc]}
+    lengths, capped = _bounded_lengths(tokenizer, fulls, limit)
+    return {"__error": errors, "__tokens": lengths, "__tokens_capped": capped}
 
 
-def _prompt_tokens(ds, positions, tokenizer) -> list[int]:
+def _prompt_tokens(ds, positions, tokenizer, limit: int = MEASURE_CHARS) -> list[int]:
     """Prompt lengths of the overlong rows (what truncation will cut), in bounded batches."""
     lengths: list[int] = []
     for start in range(0, len(positions), BATCH):
         batch = ds.select(positions[start : start + BATCH])[:]
         prompts = [_render(tokenizer, row, prompt_only=True) for row in _rows_of(batch)]
-        enc = tokenizer(prompts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-        lengths += [len(x) for x in enc]
+        lengths += _bounded_lengths(tokenizer, prompts, limit)[0]
     return lengths
 
 
@@ -179,22 +198,33 @@ def _token_findings(report: Report, ds, max_length: int | None, tokenizer) -> No
     lengths = np.asarray(ds["__tokens"])
     if not len(lengths):
         return
+    capped = np.asarray(ds["__tokens_capped"]) if "__tokens_capped" in ds.column_names else np.zeros(len(lengths), bool)
+    limit = measure_limit(max_length)
     report.tokens = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 99)}
     report.tokens.update(max=int(lengths.max()), mean=round(float(lengths.mean()), 1), total=int(lengths.sum()))
+    if capped.any():  # counts of the huge rows are lower bounds
+        report.tokens.update(capped_rows=int(capped.sum()))
+    at_least = "at least " if capped.any() else ""
     if not max_length:
         return
-    over = np.nonzero(lengths > max_length)[0]
+    over = np.nonzero((lengths > max_length) | capped)[0]
     if len(over):
-        prompts = np.asarray(_prompt_tokens(ds, [int(i) for i in over], tokenizer))
+        prompts = np.asarray(_prompt_tokens(ds, [int(i) for i in over], tokenizer, limit))
         whole = int((prompts >= max_length).sum())
-        cut = int((lengths[over] - max_length).sum())
+        cut = int(np.clip(lengths[over] - max_length, 0, None).sum())
         rows = [ds[int(i)]["__index"] for i in over[:SHOW]]
+        huge = int(capped.sum())
         report.add(
             "warning",
             "overlong",
-            f"{len(over)} rows are longer than max_length {max_length} tokens (longest {int(lengths.max())}): "
-            f"truncation keeps their first {max_length} tokens and cuts {cut} tokens in all"
+            f"{len(over)} rows are longer than max_length {max_length} tokens (longest {at_least}{int(lengths.max())}): "
+            f"truncation keeps their first {max_length} tokens and cuts {at_least}{cut} tokens in all"
             + (f"; {whole} of them lose their whole (last) reply because the prompt alone is too long" if whole else "")
+            + (
+                f"; {huge} of them are over {limit} characters, measured on their first {limit} characters only"
+                if huge
+                else ""
+            )
             + ". Raise training.max_length or drop those rows.",
             rows,
         )
@@ -221,9 +251,11 @@ def examine(dataset, method: str, section, what: str = "training", tokenizer=Non
             _length_batch,
             batched=True,
             batch_size=BATCH,
-            fn_kwargs={"tokenizer": tokenizer},
+            fn_kwargs={"tokenizer": tokenizer, "limit": measure_limit(max_length)},
             desc="Measuring token lengths",
-            new_fingerprint=_fingerprint(ds, "lengths", tokenizer.name_or_path, tokenizer.chat_template),
+            new_fingerprint=_fingerprint(
+                ds, "lengths", tokenizer.name_or_path, tokenizer.chat_template, measure_limit(max_length)
+            ),
         )
     errors, indices = ds["__error"], ds["__index"]
     bad = [(i, e) for i, e in zip(indices, errors, strict=True) if e]
