@@ -140,8 +140,9 @@ def _folder_error(path: Path, exc: BaseException) -> DataError:
             return DataError(
                 f"A file in {path.name} is not UTF-8 text: re-save the folder's files with UTF-8 encoding."
             )
+    reason = _first_line(_root(exc)).split(". ")[0].rstrip(".")
     return DataError(
-        f"The files in the folder {path.name} could not be read as one dataset ({_first_line(_root(exc))}): "
+        f"The files in the folder {path.name} could not be read as one dataset ({reason}): "
         "point data.source at one data file, or keep only files of one format and the same columns in the folder."
     )
 

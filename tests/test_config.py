@@ -73,7 +73,7 @@ BAD = {
     "model path missing": (_with(model__name_or_path="./no/such/model"), "does not exist"),
     "negative learning rate": (_with(training__learning_rate=-1e-4), "must be greater than 0"),
     "4bit without adapter": (_with(model__quantization="4bit", peft__type="none"), "needs an adapter"),
-    "renamed TRL option": (_with(training__max_seq_length=512), "It is now 'max_length'"),
+    "renamed TRL option": (_with(training__max_seq_length=512), "it is now 'max_length'"),
     "token in config": (_with(training__hub_token="hf_secret"), "never go in a config"),
 }
 

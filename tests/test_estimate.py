@@ -109,22 +109,28 @@ def test_json_fields_tiers_and_side_by_side(demo_model_dir):
 
 def test_bad_inputs_are_one_sentence(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(EstimateError, match="has no config.json"):
+    with pytest.raises(StudioError, match="folder without config.json"):  # refused by the config itself
         estimate(cfg_for(tmp_path / "empty"))
     (tmp_path / "odd").mkdir()
     (tmp_path / "odd" / "config.json").write_text(json.dumps({"model_type": "no-such-arch", "hidden_size": 8}))
     with pytest.raises(EstimateError, match="not one transformers knows"):
         estimate(cfg_for(tmp_path / "odd"))
-    with pytest.raises(StudioError, match="per_device_train_batch_size' must be greater than 0"):
+    with pytest.raises(StudioError, match="per_device_train_batch_size' must be a whole number from 1 to 65536"):
         cfg_for(tmp_path / "odd", per_device_train_batch_size=0)
     from trainers.__main__ import main
 
     recipe = RECIPES / "demo-sft.yaml"
     assert main(["estimate", str(recipe), "--set", "training.per_device_train_batch_size=0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: ") and "greater than 0" in err[0]
+    assert len(err) == 1 and err[0].startswith("error: ") and "from 1 to 65536" in err[0]
     assert main(["estimate", str(recipe), "--set", f"model.name_or_path={tmp_path / 'empty'}"]) == 2
     assert capsys.readouterr().err.strip().startswith("error: ")
+    for flag, value in (("--rows", "-5"), ("--rows", "0"), ("--tokens-per-row", "-1")):
+        assert main(["estimate", str(recipe), flag, value]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {flag} must be"), err
+    with pytest.raises(EstimateError, match="rows must be 1 or more"):
+        estimate(cfg_for(tmp_path / "odd"), rows=-5)
 
 
 def test_cli_json(demo_model_dir, capsys):

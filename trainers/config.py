@@ -318,7 +318,7 @@ def _type_name(annotation: Any) -> str:
 
 def _kind(value: Any) -> str:
     if isinstance(value, bool):
-        return f"true/false ({value})"
+        return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return "a list"
     if isinstance(value, dict):
@@ -347,7 +347,12 @@ def _check_value(where: str, value: Any, annotation: Any, choices: typing.Sequen
             _check_choice(where, value, choices)
         quote = isinstance(value, bool) and _type_ok("x", annotation)
         hint = " (YAML reads an unquoted yes/no/on/off as true/false: quote it)" if quote else ""
-        raise ConfigError(f"'{where}' must be {_type_name(annotation)}, got {_kind(value)}{hint}.")
+        ranges = TRAINING_RANGES if where.startswith("training.") else SECTION_RANGES
+        rule = ranges.get(where.rsplit(".", 1)[-1] if where.startswith("training.") else where)
+        expected = _type_name(annotation)
+        if rule and _type_ok(1.0, annotation) or rule and _type_ok(1, annotation):
+            expected = rule[1] if rule[1].startswith(("a ", "0 (")) else f"{expected}, {rule[1]}"
+        raise ConfigError(f"'{where}' must be {expected}; got {_kind(value)}{hint}.")
     if choices and isinstance(value, str):
         _check_choice(where, value, choices)
     if where in NON_EMPTY and isinstance(value, str) and not value.strip():
@@ -375,7 +380,8 @@ def _check_names(where: str, value: Any) -> None:
     bad = [v for v in value if not isinstance(v, str) or not v.strip() or any(c.isspace() for c in v)]
     if not value or bad:
         what = f"holds {_kind(bad[0])}" if bad else "is an empty list"
-        raise ConfigError(f"'{where}' {what}: list module names as text, e.g. [q_proj, v_proj], or use all-linear.")
+        example = "[lm_head, embed_tokens]" if where.endswith("modules_to_save") else "[q_proj, v_proj], or all-linear"
+        raise ConfigError(f"'{where}' {what}: list module names as text, e.g. {example}.")
 
 
 def _check_model_path(name: str) -> None:
@@ -410,7 +416,8 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
     raw = dict(raw)
     for key, value in list(raw.items()):
         if key not in fields:
-            raise ConfigError(f"Unknown key '{name}.{key}' in the config.{_suggest(str(key), fields)}")
+            hint = _suggest(str(key), fields) or f": {name} takes {', '.join(fields)}."
+            raise ConfigError(f"Unknown key '{name}.{key}' in the config{hint if hint[0] == ':' else '.' + hint}")
         f = fields[key]
         raw[key] = _check_value(f"{name}.{key}", value, f.type, f.metadata.get("choices"))
     missing = [
@@ -473,10 +480,11 @@ def from_dict(raw: Any) -> RunConfig:
         )
     _check_size(raw)
     check_secrets(raw)
-    known = {f.name for f in dataclasses.fields(RunConfig)}
+    known = [f.name for f in dataclasses.fields(RunConfig)]
     for key in raw:
         if key not in known:
-            raise ConfigError(f"Unknown key '{key}' in the config.{_suggest(str(key), known)}")
+            hint = _suggest(str(key), known) or f": the top-level keys are {', '.join(known)}."
+            raise ConfigError(f"Unknown key '{key}' in the config{hint if hint[0] == ':' else '.' + hint}")
     method = raw.get("method", "sft")
     if method not in METHODS:
         raise ConfigError(f"'method' must be one of {', '.join(METHODS)}; got {_kind(method)}.")
@@ -534,8 +542,11 @@ def validate_training(method: str, training: dict[str, Any]) -> None:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, value in list(training.items()):
         if not isinstance(key, str) or key not in fields:
-            hint = f" It is now '{RENAMED[key]}'." if key in RENAMED else _suggest(str(key), fields)
-            raise ConfigError(f"'training.{key}' is not a {cls.__name__} option.{hint}")
+            if key in RENAMED:
+                raise ConfigError(f"'training.{key}' is not a {cls.__name__} option: it is now '{RENAMED[key]}'.")
+            hint = _suggest(str(key), fields)
+            hint = f".{hint}" if hint else f": check its spelling against TRL's {cls.__name__} documentation."
+            raise ConfigError(f"'training.{key}' is not a {cls.__name__} option{hint}")
         if key == "output_dir":
             raise ConfigError("Set the run folder with --output-dir, not training.output_dir.")
         f = fields[key]
