@@ -54,9 +54,6 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from core import threads
-
-    threads.configure()  # before torch loads libgomp: the wait policy is read once, at load
     if args.command == "demo-model":
         from trainers import demo_model
 
@@ -69,6 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         return estimate_main(args)
     if args.command == "jobs-command":
         return jobs_main(args)
+    if args.output_dir and os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        print(
+            f"error: --output-dir {args.output_dir!r} is a file: name a run folder (new or existing).", file=sys.stderr
+        )
+        return 2
     if not args.output_dir:  # a config refused before any work leaves no empty run folder behind
         refusal = config_refusal(args.config, args.overrides)
         if refusal:
