@@ -57,6 +57,23 @@ CASES = {
         ("cli", "trainers", ["train", "{dir}/no.yaml"]),
         "not exist",
     ),
+    "duplicate key": (
+        "`training:` written twice",
+        ("train", "model: demo-tiny\ndata: {source: x.jsonl}\ntraining: {}\ntraining: {}\n", []),
+        "'training' appears twice (line 4)",
+    ),
+    "two documents": (
+        "two YAML documents (`---`)",
+        ("train", "method: sft\n---\nmethod: dpo\n", []),
+        "one YAML document",
+    ),
+    "python tag": ("`model: !!python/name:os.system`", ("train", "model: !!python/name:os.system\n", []), "YAML tag"),
+    "deep nesting": ("10,000 nested brackets", ("train", "a: " + "[" * 10000 + "]" * 10000 + "\n", []), "nested"),
+    "output dir is a file": (
+        "`--output-dir` naming a file",
+        ("cli", "trainers", ["train", "{base}", "--output-dir", "{dir}/notes.txt"]),
+        "--output-dir",
+    ),
     "YAML list": ("a YAML list", ("train", "- method: sft\n", []), "must be a YAML mapping"),
     "YAML scalar": ("a YAML scalar", ("train", "sft\n", []), "must be a YAML mapping"),
     "--set on a list": ("`--set` on a list config", ("train", "- 1\n", ["peft.r=8"]), "--set needs a config"),

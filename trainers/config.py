@@ -597,6 +597,11 @@ def yaml_syntax_error(subject: str, exc: yaml.YAMLError) -> ConfigError:
     """One sentence naming the line of a YAML syntax error (file, editor or form alike)."""
     mark = getattr(exc, "problem_mark", None)
     where = f" at line {mark.line + 1}" if mark else ""
+    problem = f"{getattr(exc, 'context', '') or ''} {getattr(exc, 'problem', '') or ''}"
+    if "expected a single document" in problem:
+        return ConfigError(f"{subject} holds more than one YAML document (a second '---'{where}): keep one config.")
+    if "could not determine a constructor for the tag" in problem:
+        return ConfigError(f"{subject} uses a YAML tag{where} (e.g. !!python/...): write plain values instead.")
     return ConfigError(f"{subject} is not valid YAML{where}: fix the syntax there.")
 
 
@@ -641,9 +646,31 @@ def read_text(path: str | Path, what: str = "Config file") -> str:
         ) from exc
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load, except that a key written twice in one mapping is refused (YAML would keep only the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, typing.Hashable) and key in seen:
+                raise _DuplicateKey(f"'{key}' appears twice (line {key_node.start_mark.line + 1})")
+            if isinstance(key, typing.Hashable):
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def parse_yaml(text: str, subject: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"In {subject}, {exc}: YAML keeps only the last one, so merge them into one.") from exc
     except yaml.YAMLError as exc:
         raise yaml_syntax_error(subject, exc) from exc
     except RecursionError as exc:
