@@ -108,3 +108,29 @@ def test_a_failed_run_without_output_dir_leaves_no_empty_folder(home, tmp_path):
     assert train(bad, None) != 0
     after = set((home / "runs").iterdir()) if (home / "runs").exists() else set()
     assert after == before
+
+
+def test_disk_full_through_the_queue_is_one_sentence_everywhere_and_resumes(home, monkeypatch, capsys):
+    from jobs import monitor
+    from jobs.__main__ import main as jobs_main
+    from jobs.api import JobQueue
+    from jobs.runner import Worker
+
+    monkeypatch.setenv("STUDIO_TEST_DIE_AT", "save:8:optimizer:enospc")
+    monkeypatch.setenv("STUDIO_CHILD_ENV", "STUDIO_TEST_DIE_AT")  # the child's environment is an allowlist
+    queue = JobQueue(home)
+    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=NO_EVAL + STEPS)
+    worker = Worker(home, poll_s=0.1)
+    worker.run(until_empty=True)
+    run = queue.get(run_id, "local")
+    assert (run.status, run.exit_reason, run.error) == ("failed", "disk_full", monitor.DISK_FULL)
+    capsys.readouterr()
+    assert jobs_main(["status", run_id]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"— {monitor.DISK_FULL}")
+
+    monkeypatch.delenv("STUDIO_TEST_DIE_AT")  # space freed
+    assert queue.resume(run_id, "local") == "queued"
+    worker.run(until_empty=True)
+    run = queue.get(run_id, "local")
+    assert run.status == "succeeded" and run.attempts == 2, (run.status, run.error)
+    assert_continuous(Path(run.run_dir))
