@@ -228,6 +228,20 @@ CASES = {
         ("cli", "trainers", ["estimate", "{base}", "--set", "peft.r=0"]),
         "'peft.r' must be",
     ),
+    "target_modules unknown (estimate)": (
+        "`target_modules: [foo_proj]` (estimate)",
+        ("cli", "trainers", ["estimate", "{base}", "--rows", "9", "--set", "peft.target_modules=[foo_proj]"]),
+        "its linear modules are down_proj, gate_proj, k_proj, o_proj, q_proj, up_proj, v_proj",
+    ),
+    "target_modules unknown (train)": (
+        "`target_modules: [foo_proj]` (train)",
+        (
+            "cli",
+            "trainers",
+            ["train", "{base}", "--output-dir", "{dir}/run", "--set", "peft.target_modules=[foo_proj]"],
+        ),
+        "peft.target_modules matches no module of this model",
+    ),
     "doctor random files": (
         "`data doctor` on a folder of random files",
         ("cli", "data", ["doctor", "{dir}/random"]),
@@ -342,7 +356,7 @@ def _check(err: str, rc: int, expected: str) -> str:
 
 
 @pytest.mark.parametrize("case", CASES, ids=list(CASES))
-def test_bad_input_is_one_sentence(case, scratch, capsys):
+def test_bad_input_is_one_sentence(case, scratch, capsys, demo_model_dir):
     module, argv = _argv(case, scratch)
     rc = _main(module)(argv)
     captured = capsys.readouterr()
@@ -396,7 +410,7 @@ def render_doc(messages: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_doc_table_matches_the_messages(tmp_path, monkeypatch, capsys):
+def test_doc_table_matches_the_messages(tmp_path, monkeypatch, capsys, demo_model_dir):
     """docs/bad-inputs.md lists every case with the message the code gives now."""
     missing = [c for c in CASES if c not in MESSAGES]
     for case in missing:  # when run alone (-k doc), compute the messages here

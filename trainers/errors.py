@@ -86,6 +86,11 @@ def user_message(exc: BaseException) -> str:
         )
     if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
         return "The disk is full: delete old runs or checkpoints, or lower training.save_total_limit."
+    if type(exc).__name__ == "NoMatchingPeftModuleError" or "not found in the base model" in text:
+        return (
+            "peft.target_modules matches no module of this model: use all-linear, or the names of its linear "
+            "layers (python -m trainers estimate CONFIG lists them for the same target_modules)."
+        )
     if isinstance(exc, KeyboardInterrupt):
         return "The run was interrupted."
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__

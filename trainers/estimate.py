@@ -93,9 +93,19 @@ def count_parameters(path: str, revision: str, trust: bool, peft_key: tuple | No
         return {**shape, "trainable_params": total, "total_params": total, "magnitude_params": 0}
     from peft import get_peft_model
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        wrapped = get_peft_model(model, peft_config(PeftSection(*peft_key)))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            wrapped = get_peft_model(model, peft_config(PeftSection(*peft_key)))
+    except ValueError as exc:
+        if "not found in the base model" not in str(exc):
+            raise
+        names = sorted({name.rsplit(".", 1)[-1] for name, _ in layers})
+        targets = peft_key[4] if isinstance(peft_key[4], str) else f"[{', '.join(peft_key[4])}]"
+        raise EstimateError(
+            f"'peft.target_modules' {targets} matches no module of the model: its linear modules are "
+            f"{', '.join(names)} (or use all-linear)."
+        ) from exc
     trainable, total = wrapped.get_nb_trainable_parameters()
     magnitude = sum(p.numel() for n, p in wrapped.named_parameters() if "lora_magnitude_vector" in n)
     return {**shape, "trainable_params": trainable, "total_params": total, "magnitude_params": magnitude}
