@@ -106,3 +106,19 @@ def test_dpo_on_sft_data_is_refused(tmp_path, capsys, demo_model_dir):
     rc = train(_write(tmp_path, _with(method="dpo")), tmp_path / "run")
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert rc != 0 and "DPO needs preference pairs" in last
+
+
+def test_a_secret_set_on_the_command_line_is_refused_and_never_written(tmp_path, capsys, demo_model_dir):
+    token = "hf_" + "Q9x" * 12
+    run_dir = tmp_path / "run"
+    rc = train(_write(tmp_path, DEMO_SFT), run_dir, f"training.model_init_kwargs={{token: {token}}}")
+    err = capsys.readouterr().err
+    assert rc != 0 and "training.model_init_kwargs.token holds a secret" in err and token not in err
+    assert not any(token in p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+
+
+def test_secret_rule_spares_special_token_text():
+    cfg = config.from_dict(_with(training__pad_token="<|pad|>", training__eos_token="<|im_end|>"))
+    assert cfg.training["pad_token"] == "<|pad|>"
+    with pytest.raises(config.ConfigError, match="training.pad_token holds a secret"):
+        config.from_dict(_with(training__pad_token="hf_" + "a" * 34))
