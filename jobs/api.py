@@ -95,10 +95,13 @@ class JobQueue:
             signal_group(run.pid, signal.SIGTERM)  # the trainer saves a checkpoint and stops
         return "cancelling"
 
-    def resume(self, run_id: str, owner: str) -> str:
+    def resume(self, run_id: str, owner: str, token: str | None = None) -> str:
+        """Queue the run again; `token` (the owner's, from this request) replaces one lost with a restart."""
         run = self.get(run_id, owner)
         if run.status not in ("failed", "cancelled", "interrupted"):
             raise JobError(f"Run {run_id} is {run.status}; only failed, cancelled or interrupted runs resume.")
+        if token and self.worker is not None:
+            self.worker.tokens[run_id] = token
         self.store.update(run_id, owner, status="queued", cancel_requested_at=None, error=None, exit_reason=None)
         return "queued"
 

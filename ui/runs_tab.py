@@ -176,7 +176,11 @@ def build(ctx: AppContext, selected_run):
         def act(action):
             @handler(f"{action} runs")
             def acted(user, run_id):
-                result = getattr(ctx.queue, action)((run_id or "").strip(), user.owner)
+                run_id = (run_id or "").strip()
+                if action == "resume":  # the user's own token, which a restarted app no longer holds
+                    result = ctx.queue.resume(run_id, user.owner, user.token)
+                else:
+                    result = getattr(ctx.queue, action)(run_id, user.owner)
                 return f"{action}: {result or 'done'}"
 
             return acted
