@@ -170,9 +170,10 @@ def test_fifty_concurrent_calls_lose_nothing(home):
 
 def test_out_of_memory_run_gets_the_memory_message(home):
     queue = JobQueue(home)
-    # An honest allocation failure: a LoRA rank whose weights and Adam state need far more than the limit.
-    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK + ["peft.r=200000"])
-    Worker(home, poll_s=0.1, memory_limit_mb=6144).run(until_empty=True)
+    # An honest allocation failure: the largest LoRA rank the config accepts, whose weights and Adam state need
+    # more than the limit (the same run at rank 64 fits in it).
+    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK + ["peft.r=16384"])
+    Worker(home, poll_s=0.1, memory_limit_mb=3072).run(until_empty=True)
     run = queue.get(run_id, "local")
     assert run.status == "failed" and run.exit_reason == "out_of_memory", (run.exit_reason, run.error)
     assert "ran out of memory" in run.error and "per_device_train_batch_size" in run.error
