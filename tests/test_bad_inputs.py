@@ -242,6 +242,24 @@ CASES = {
         ),
         "peft.target_modules matches no module of this model",
     ),
+    "options that conflict": (
+        "`lr_scheduler_type: reduce_lr_on_plateau` without evaluation",
+        (
+            "cli",
+            "trainers",
+            [
+                "train",
+                "{base}",
+                "--output-dir",
+                "{dir}/run",
+                "--set",
+                "data.eval_size=0",
+                "--set",
+                "training.lr_scheduler_type=reduce_lr_on_plateau",
+            ],
+        ),
+        "The training options do not fit together (lr_scheduler_type reduce_lr_on_plateau requires an eval strategy)",
+    ),
     "doctor random files": (
         "`data doctor` on a folder of random files",
         ("cli", "data", ["doctor", "{dir}/random"]),

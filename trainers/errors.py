@@ -55,6 +55,17 @@ def quiet_hub_retries() -> None:
     hub_logging.set_verbosity_error()
 
 
+def _raised_in_training_args(exc: BaseException) -> bool:
+    """True when TrainingArguments / TRL's config rejected a combination of options in __post_init__."""
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_name == "__post_init__" and code.co_filename.endswith(("training_args.py", "_config.py")):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def user_message(exc: BaseException) -> str:
     """Turn any exception into one clear sentence for the user."""
     if isinstance(exc, StudioError):
@@ -91,6 +102,9 @@ def user_message(exc: BaseException) -> str:
             "peft.target_modules matches no module of this model: use all-linear, or the names of its linear "
             "layers (python -m trainers estimate CONFIG lists them for the same target_modules)."
         )
+    if isinstance(exc, ValueError) and _raised_in_training_args(exc):
+        first = " ".join(text.split())[:300].rstrip(".") or "they conflict"
+        return f"The training options do not fit together ({first}): change the training keys it names."
     if isinstance(exc, KeyboardInterrupt):
         return "The run was interrupted."
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
