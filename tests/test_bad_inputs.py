@@ -130,7 +130,7 @@ CASES = {
     "source empty": ("`source: ''`", ("train", _cfg(data__source=""), []), "'data.source' is empty"),
     "split empty": ("`split: ''`", ("train", _cfg(data__split=""), []), "'data.split' is empty"),
     "init_from number": ("`init_from: 5`", ("train", _cfg(init_from=5), []), "'init_from' must be"),
-    "num_processes 0": ("`launch.num_processes: 0`", ("train", _cfg(launch__num_processes=0), []), "from 1 to 1024"),
+    "num_processes 0": ("`launch.num_processes: 0`", ("train", _cfg(launch__num_processes=0), []), "at least 1"),
     "launch profile": ("`launch.profile: ddpp`", ("train", _cfg(launch__profile="ddpp"), []), "Did you mean 'ddp'"),
     # TRL options (training:)
     "learning_rate negative": (

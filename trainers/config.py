@@ -208,7 +208,6 @@ SECTION_RANGES = {
     ),
     "data.max_samples": (lambda v: v >= 1, "a whole number of rows, 1 or more (or null for all rows)"),
     "data.seed": SEED,
-    "launch.num_processes": (lambda v: 1 <= v <= 1024, "a whole number from 1 to 1024"),
 }
 NON_EMPTY = ("model.name_or_path", "model.revision", "data.source", "data.split", "data.format", "init_from")
 
@@ -508,6 +507,8 @@ def from_dict(raw: Any) -> RunConfig:
             "fully fine-tuned, so set peft.type to lora or dora, or model.quantization to none."
         )
     launch = sections["launch"]
+    if launch.num_processes > 1024:
+        raise ConfigError(f"launch.num_processes must be at least 1 and at most 1024; got {launch.num_processes}.")
     if launch.num_processes < 1 or (launch.profile is None and launch.num_processes != 1):
         raise ConfigError(
             "launch.num_processes must be 1 without a launch.profile, and at least 1 with one "
