@@ -68,7 +68,7 @@ def push_merged(
             refuse_secret(staging, api.token)
             with_retries(
                 lambda: api.upload_folder(
-                    repo_id=repo_id, folder_path=staging, commit_message=f"Fine-Tune Studio: merged {run_dir.name}"
+                    repo_id=repo_id, folder_path=staging, commit_message="Fine-Tune Studio: merged model"
                 ),
                 "upload merged model",
             )
