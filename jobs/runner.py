@@ -119,6 +119,7 @@ class Worker:
         self.id = f"{self.host}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._beat_at = 0.0
         self._launch_errors: dict[str, tuple[str, str]] = {}  # run id -> (exit reason, message) not yet recorded
+        self._unrecorded_pids: dict[str, int] = {}  # run id -> pid of a child the store does not know yet
 
     # --- the lease ---------------------------------------------------------------------------------
 
@@ -131,10 +132,10 @@ class Worker:
     def _stale_s(self) -> float:
         return max(self.stale_after_s, 10 * max(self.heartbeat_s, self.poll_s))
 
-    def gone_workers(self) -> set[str]:
+    def gone_workers(self, rows=None) -> set[str]:
         """Ids of registered workers that are provably gone: on this host with a dead pid, or silent for long."""
         now, gone = time.time(), set()
-        for w in self.store.workers():
+        for w in self.store.workers() if rows is None else rows:
             if w.id == self.id:
                 continue
             dead_here = w.host == self.host and not alive(w.pid, command=b"")
@@ -151,9 +152,13 @@ class Worker:
         """Runs held by a worker that is provably gone: adopted while their process lives, recorded from their
         own summary.json when it finished meanwhile, otherwise interrupted (and requeued)."""
         self.heartbeat(force=True)
-        gone = self.gone_workers()
-        live = {w.id for w in self.store.workers()} - gone
-        for run in self.store.list(ANY_OWNER, ("running",)):
+        # Runs first, workers second: a worker registers before it claims, so every holder of a run listed here
+        # is in the workers table read below unless it has left (or was found gone) since.
+        running = self.store.list(ANY_OWNER, ("running",))
+        rows = self.store.workers()
+        gone = self.gone_workers(rows)
+        live = {w.id for w in rows} - gone
+        for run in running:
             if run.id in self.children or run.id in self.adopted or not self._holder_gone(run.worker_id, live):
                 continue
             # Compare-and-set: of two recovering workers, only one takes the run over.
@@ -245,8 +250,16 @@ class Worker:
             self._record_launch_errors()
             return
         self.children[run.id] = proc
-        self.store.update(run.id, ANY_OWNER, pid=proc.pid, exit_code=None, exit_reason=None, error=None)
+        self._unrecorded_pids[run.id] = proc.pid
         log.info("run %s started (pid %s)", run.id, proc.pid)
+        self._record_pids()
+
+    def _record_pids(self) -> None:
+        """The store learns each child's pid (retried after a store error: a worker that restarts must find the
+        pid to adopt the child rather than start the run a second time)."""
+        for run_id, pid in list(self._unrecorded_pids.items()):
+            self.store.update(run_id, ANY_OWNER, pid=pid, exit_code=None, exit_reason=None, error=None)
+            del self._unrecorded_pids[run_id]
 
     def _record_launch_errors(self) -> None:
         for run_id, (reason, message) in list(self._launch_errors.items()):
@@ -288,6 +301,7 @@ class Worker:
         """One pass: renew the lease, reap finished children, enforce cancels, start queued runs up to the limit.
         A child is forgotten only once its end is recorded, so a store error here is retried on the next pass."""
         self.heartbeat()
+        self._record_pids()
         self._record_launch_errors()
         for run_id, proc in list(self.children.items()):
             code = proc.poll()

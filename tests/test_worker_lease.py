@@ -102,6 +102,28 @@ def test_a_starting_worker_never_relaunches_a_run_another_live_worker_claimed(tm
         assert [r.attempts for r in runs] == [1, 1, 1]
 
 
+def test_a_worker_that_registers_and_claims_during_anothers_recovery_keeps_its_run(tmp_path):
+    """The interleaving behind the flaky double launch: B reads the workers table, then A registers and claims,
+    then B looks at running runs.  B must not take A's run for an orphan."""
+    home = tmp_path / "home"
+    (run_id,) = add_runs(home, 1)
+    a, b = Worker(home), Worker(home)
+    workers = b.store.workers
+
+    def a_starts_meanwhile():
+        rows = workers()
+        if not a.children and a.store.get(run_id, ANY_OWNER).status == "queued":
+            a.heartbeat(force=True)
+            assert a.store.claim_next(a.id).id == run_id  # claimed, not yet launched
+        return rows
+
+    b.store.workers = a_starts_meanwhile
+    b.recover()
+    run = b.store.get(run_id, ANY_OWNER)
+    assert (run.status, run.worker_id, run.attempts) == ("running", a.id, 1)
+    assert not b.adopted and b.store.claim_next(b.id) is None
+
+
 def test_two_workers_started_together_launch_each_run_once(tmp_path):
     for trial in range(20):
         home = tmp_path / f"trial{trial}"
