@@ -283,9 +283,13 @@ def checkpoint_problem(ckpt: Path, need_optimizer: bool = True) -> str | None:
             if not shards or any(not _file_ok(ckpt / name) for name in shards):
                 return "its weight shards are incomplete"
         if need_optimizer:
-            for name in ("optimizer.pt", "scheduler.pt"):
-                if not _file_ok(ckpt / name):
-                    return f"{name} is missing or incomplete"
+            # optimizer.pt (optimizer.bin or an optimizer_0/ folder under FSDP), then scheduler.pt
+            if not (
+                _file_ok(ckpt / "optimizer.pt") or _file_ok(ckpt / "optimizer.bin") or any(ckpt.glob("optimizer_*"))
+            ):
+                return "optimizer.pt is missing or incomplete"
+            if not _file_ok(ckpt / "scheduler.pt"):
+                return "scheduler.pt is missing or incomplete"
     return None
 
 
