@@ -88,7 +88,13 @@ def doctor_main(args) -> int:
     try:
         tokenizer = None
         if args.model:
+            from trainers.config import ConfigError, check_model_path
             from trainers.models import resolve_and_load_tokenizer
+
+            try:
+                check_model_path(args.model)
+            except ConfigError as exc:
+                raise ConfigError(str(exc).replace("'model.name_or_path'", "--model")) from None
 
             tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path=args.model))
         *_, reports = load_for_run(section, args.method, tokenizer, args.max_length)

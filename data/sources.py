@@ -112,7 +112,7 @@ def _file_error(path: Path, builder: str, exc: BaseException) -> DataError:
         if isinstance(cause, UnicodeDecodeError):
             return DataError(f"{path.name} is not UTF-8 text (byte {cause.start}): re-save it with UTF-8 encoding.")
     text = " ".join(_first_line(c) for c in _chain(exc)).lower()
-    root = _first_line(_root(exc))
+    root = _first_line(_root(exc)).rstrip(".").replace(". ", "; ")  # the cause, as one clause of our sentence
     if "corresponds to no data" in text or "batchsize must be greater than 0" in text:
         return DataError(f"{path.name} has no rows: point the source at a file with data.")
     if type(_root(exc)).__name__ == "ParserError":
@@ -140,7 +140,7 @@ def _folder_error(path: Path, exc: BaseException) -> DataError:
             return DataError(
                 f"A file in {path.name} is not UTF-8 text: re-save the folder's files with UTF-8 encoding."
             )
-    reason = _first_line(_root(exc)).split(". ")[0].rstrip(".")
+    reason = _first_line(_root(exc)).rstrip(".").replace(". ", "; ")
     return DataError(
         f"The files in the folder {path.name} could not be read as one dataset ({reason}): "
         "point data.source at one data file, or keep only files of one format and the same columns in the folder."

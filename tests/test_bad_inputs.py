@@ -270,6 +270,16 @@ CASES = {
         ("cli", "data", ["doctor", "{dir}/junk"]),
         "could not be read as one dataset",
     ),
+    "doctor --model a folder": (
+        "`data doctor --model ../../etc`",
+        ("cli", "data", ["doctor", "data/demo/sft_train.jsonl", "--model", "../../etc"]),
+        "--model '../../etc' is a folder without config.json",
+    ),
+    "doctor corrupt parquet": (
+        "`data doctor` on a corrupt .parquet",
+        ("cli", "data", ["doctor", "{dir}/junk/a.parquet"]),
+        "not a readable Parquet file",
+    ),
     "doctor --max-length 0": (
         "`data doctor --max-length 0`",
         ("cli", "data", ["doctor", "data/demo/sft_train.jsonl", "--max-length", "0"]),

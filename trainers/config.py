@@ -383,7 +383,7 @@ def _check_names(where: str, value: Any) -> None:
         raise ConfigError(f"'{where}' {what}: list module names as text, e.g. {example}.")
 
 
-def _check_model_path(name: str) -> None:
+def check_model_path(name: str) -> None:
     """A local model folder must hold a model: a file or a folder without config.json is refused here."""
     path = Path(name).expanduser()
     looks_local = name.startswith((".", "/", "~")) or name.count("/") > 1
@@ -436,7 +436,7 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
                 f"'data.columns.{bad[0]}' must name a column of your data as text, e.g. columns: {{prompt: question}}."
             )
     if name == "model":
-        _check_model_path(raw["name_or_path"])
+        check_model_path(raw["name_or_path"])
     return cls(**raw)
 
 
