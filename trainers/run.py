@@ -389,7 +389,9 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     if rank == 0:
         _check_same_run(run_dir, resolved)
         header = f"# Resolved run config, re-runnable as is:\n#   python -m trainers train {run_dir / 'config.yaml'}\n"
-        config_mod.dump(cfg, run_dir / "config.yaml", header)
+        tmp = run_dir / "config.yaml.tmp"  # atomic: a full disk mid-write must not leave the run without its config
+        config_mod.dump(cfg, tmp, header)
+        os.replace(tmp, run_dir / "config.yaml")
 
     hw = models.hardware()
     cpu = threads.configure()
