@@ -339,7 +339,7 @@ class Worker:
                         recovered = True
                     self.step()
                     busy = self.busy()
-                except (sqlite3.OperationalError, OSError) as exc:
+                except (sqlite3.Error, OSError) as exc:
                     why = "the disk is full" if _is_disk_full(exc) or "disk i/o" in str(exc).lower() else "an error"
                     log.warning("worker: %s (%s); retrying in %.0f s", why, exc, self.error_pause_s)
                     self._pause(self.error_pause_s, stop)
