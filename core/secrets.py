@@ -20,6 +20,7 @@ TOKEN_SHAPES = re.compile(
     r")(?![A-Za-z0-9])"
 )
 SECRET_KEY = re.compile(r"(^|_|-)(token|secret|password|passwd|api_?key|access_?key|private_?key|credentials?)$", re.I)
+SPECIAL_TOKEN_KEY = re.compile(r"^(pad|eos|bos|unk|sep|cls|mask)_token$", re.I)  # a tokenizer's text, not a credential
 PLACEHOLDERS = {None, "", False}
 
 
@@ -28,8 +29,9 @@ def looks_like_token(text: str) -> bool:
 
 
 def secret_key(name: str) -> bool:
-    """True for keys named like a secret: hub_token, token, api_key, OPENAI_API_KEY, password, ..."""
-    return bool(SECRET_KEY.search(str(name)))
+    """True for keys named like a secret: hub_token, token, api_key, OPENAI_API_KEY, password, ... (a special
+    token's text such as pad_token or eos_token is not; a token-shaped value under it still is)."""
+    return bool(SECRET_KEY.search(str(name))) and not SPECIAL_TOKEN_KEY.match(str(name))
 
 
 def find_in(obj, path: str = "") -> Iterator[str]:

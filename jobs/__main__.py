@@ -11,11 +11,12 @@ python -m jobs resume RUN_ID [--owner NAME]
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import sqlite3
 import sys
+
+from trainers.errors import disk_full
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -86,8 +87,7 @@ def store_error(exc: BaseException) -> str:
     """A store or file error as one sentence (a full disk names the way out)."""
     from jobs import monitor
 
-    text = str(exc).lower()
-    if getattr(exc, "errno", None) == errno.ENOSPC or any(t in text for t in ("disk is full", "no space", "disk i/o")):
+    if disk_full(exc) or "disk i/o" in str(exc).lower():
         return monitor.DISK_FULL
     return f"The run store under STUDIO_HOME could not be read or written ({exc})."
 

@@ -42,12 +42,17 @@ class JobQueue:
         """Validate a RunConfig (a YAML path or a parsed mapping), give it a run folder, queue it."""
         from trainers import config as config_mod
 
+        owner = access.require_owner(owner)
+        # The shared-Space path rules come first: validation tells a missing path from a file or a folder, and
+        # that difference must not let a user probe the server's paths.
         if isinstance(config, dict):
-            cfg = config_mod.from_dict(config_mod.apply_overrides(config, overrides or []))
+            raw = config_mod.apply_overrides(config, overrides or [])
+            access.check_config(raw, owner, self.home, self.store)
+            cfg = config_mod.from_dict(raw)
             name = name or cfg.method
         else:
+            access.check_path(str(config), owner, self.home, self.store)
             cfg = config_mod.load(config, overrides)
-        owner = access.require_owner(owner)
         access.check_config(cfg.to_dict(), owner, self.home, self.store)
         # Folder, config and token first, the queue row last: a worker may claim the row the moment it exists.
         run_id = new_run_id()
@@ -56,7 +61,13 @@ class JobQueue:
         config_mod.dump(cfg, run_dir / "config.yaml", f"# Queued run {run_id}\n")
         if token and self.worker is not None:
             self.worker.tokens[run_id] = token
-        return self.store.add(owner, name or Path(str(config)).stem, str(run_dir), run_id)
+        return self.store.add(owner, name or Path(str(config)).stem, str(run_dir), run_id, needs_token=bool(token))
+
+    def provide_token(self, owner: str, token: str | None) -> list[str]:
+        """The owner is here again with their token: their runs waiting for it (after a restart) are requeued."""
+        if not token or self.worker is None:
+            return []
+        return self.worker.provide_token(access.require_owner(owner), token)
 
     def list(self, owner: str) -> list[Run]:
         return self.store.list(access.require_owner(owner))
@@ -78,7 +89,7 @@ class JobQueue:
 
     def cancel(self, run_id: str, owner: str) -> str:
         run = self.get(run_id, owner)
-        if run.status in ("queued", "interrupted"):
+        if run.status in ("queued", "interrupted", "waiting"):
             self.store.update(
                 run_id,
                 owner,
@@ -107,7 +118,7 @@ class JobQueue:
 
     def delete(self, run_id: str, owner: str) -> None:
         run = self.get(run_id, owner)
-        if run.status not in FINAL + ("interrupted",):
+        if run.status not in FINAL + ("interrupted", "waiting"):
             raise JobError(f"Run {run_id} is {run.status}: cancel it before deleting it.")
         if run.run_dir and Path(run.run_dir).is_relative_to(self.home / "runs"):
             shutil.rmtree(run.run_dir, ignore_errors=True)

@@ -7,6 +7,8 @@ import shutil
 import signal
 from pathlib import Path
 
+from trainers import errors
+
 
 def read_new(path: Path, offset: int) -> tuple[list[str], int]:
     """Complete lines written after `offset`, and the offset to continue from.
@@ -58,7 +60,7 @@ def read_summary(run_dir: Path) -> dict:
         return {}
 
 
-DISK_FULL = "The disk is full: delete old runs or checkpoints to free space, then resume the run."
+DISK_FULL = errors.DISK_FULL
 OOM = (
     "The run ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
     "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."

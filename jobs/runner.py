@@ -8,7 +8,6 @@ last checkpoint).  The HF token, when given, reaches the child only through its 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import signal
@@ -26,6 +25,7 @@ from core import settings, threads
 from jobs import monitor
 from jobs.childenv import child_env
 from jobs.store import ANY_OWNER, FINAL, Store
+from trainers.errors import disk_full
 
 log = logging.getLogger("jobs")
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,8 +90,7 @@ WAIT_FOR_TOKEN = "Sign in again to continue this run; it resumes from its last c
 
 
 def _is_disk_full(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return getattr(exc, "errno", None) == errno.ENOSPC or "disk is full" in text or "no space left" in text
+    return disk_full(exc)
 
 
 @dataclass

@@ -54,6 +54,9 @@ def make_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from core import threads
+
+    threads.configure()  # before torch loads libgomp: the wait policy is read once, at load
     if args.command == "demo-model":
         from trainers import demo_model
 

@@ -137,8 +137,6 @@ TRAINING_DEFAULTS = {
 MAX_BATCH = 65536  # rows per device step / accumulation; anything above is a typo (e.g. 1e9)
 MAX_CONFIG_BYTES = 2**20  # a RunConfig is a small text file
 MAX_CONFIG_VALUES = 100_000  # YAML aliases can make a small file expand into billions of values
-# TRL options named like a secret that hold a special token's text, not a credential.
-NOT_SECRETS = ("training.pad_token", "training.eos_token", "training.bos_token")
 EXAMPLES = {
     "model": "model: {name_or_path: demo-tiny}",
     "peft": "peft: {type: lora, r: 16}",
@@ -459,13 +457,9 @@ def _check_size(raw: Any) -> None:
 
 def check_secrets(raw: Any) -> None:
     """No credential anywhere in a config (by shape, or under a key named like one); the value is never echoed."""
-    from core.secrets import find_in, looks_like_token
+    from core.secrets import find_in
 
     for where in find_in(raw):
-        if where in NOT_SECRETS:
-            value = raw.get("training", {}).get(where.split(".", 1)[1])
-            if not (isinstance(value, str) and looks_like_token(value)):
-                continue
         raise ConfigError(
             f"{where} holds a secret: tokens never go in a config; set the HF_TOKEN environment variable."
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 
 class StudioError(Exception):
     """An error whose message is meant for the user as is."""
@@ -66,10 +68,28 @@ def _raised_in_training_args(exc: BaseException) -> bool:
     return False
 
 
+DISK_FULL = "The disk is full: delete old runs or checkpoints to free space, then resume the run."
+DISK_FULL_TEXTS = ("no space left on device", "database or disk is full", "the disk is full")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """ENOSPC anywhere in the exception chain (torch and safetensors wrap it in RuntimeError; SQLite says
+    'database or disk is full')."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        text = str(seen).lower()
+        if getattr(seen, "errno", None) == errno.ENOSPC or any(t in text for t in DISK_FULL_TEXTS):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def user_message(exc: BaseException) -> str:
     """Turn any exception into one clear sentence for the user."""
     if isinstance(exc, StudioError):
         return str(exc)
+    if disk_full(exc):
+        return DISK_FULL
     cause: BaseException | None = exc
     while cause is not None:  # transformers/datasets wrap Hub errors in OSError
         hub = _hub_error_message(cause)
@@ -95,8 +115,6 @@ def user_message(exc: BaseException) -> str:
             "The Hugging Face Hub could not be reached and the files are not cached here: check the id and "
             "the network, or use a local path."
         )
-    if isinstance(exc, OSError) and getattr(exc, "errno", None) == 28:
-        return "The disk is full: delete old runs or checkpoints, or lower training.save_total_limit."
     if type(exc).__name__ == "NoMatchingPeftModuleError" or "not found in the base model" in text:
         return (
             "peft.target_modules matches no module of this model: use all-linear, or the names of its linear "

@@ -7,7 +7,6 @@ adapter/, checkpoints/.
 from __future__ import annotations
 
 import contextlib
-import errno
 import importlib
 import json
 import logging
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from core import threads
 from trainers import config as config_mod
-from trainers.errors import ConfigError, user_message
+from trainers.errors import DISK_FULL, ConfigError, user_message
 from trainers.metrics_file import read_metrics
 
 log = logging.getLogger("trainers")
@@ -509,25 +508,11 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
     return summary
 
 
-DISK_FULL = "The disk is full: delete old runs or checkpoints to free space, then resume the run."
 # What a failed run leaves that is worth keeping; a folder with nothing else is removed (see main).
 KEPT_ON_FAILURE = ("checkpoints", "metrics.jsonl", "adapter")
 
 
-def disk_full(exc: BaseException) -> bool:
-    """ENOSPC anywhere in the exception chain (torch and safetensors wrap it in RuntimeError)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        text = str(seen).lower()
-        if getattr(seen, "errno", None) == errno.ENOSPC or "no space left on device" in text:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
 def failure_message(exc: BaseException) -> str:
-    if disk_full(exc):
-        return DISK_FULL
     message = user_message(exc)
     if message.startswith("Unexpected error"):
         message += " The full traceback is in train.log."

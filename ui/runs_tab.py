@@ -137,6 +137,8 @@ def build(ctx: AppContext, selected_run):
         @handler(None)
         def refresh(user, run_id):
             owner = user.owner
+            if owner:
+                ctx.queue.provide_token(owner, user.token)  # runs waiting for a sign-in after a restart go on
             runs = list_runs(ctx, owner)
             if not run_id and len(runs):
                 run_id = runs.iloc[0]["run"]
