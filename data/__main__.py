@@ -65,10 +65,10 @@ def argument_refusal(args) -> str | None:
 
 
 def doctor_main(args) -> int:
+    from core.errors import StudioError, user_message
     from data import doctor
     from data.splits import load_for_run
     from trainers.config import DataSection, ModelSection
-    from trainers.errors import StudioError, user_message
 
     refusal = argument_refusal(args)
     if refusal:
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 
     datasets.disable_progress_bars()
     datasets.logging.set_verbosity(datasets.logging.CRITICAL)  # our one-line error replaces its log lines
-    from trainers.errors import quiet_hub_retries
+    from core.errors import quiet_hub_retries
 
     quiet_hub_retries()
     return doctor_main(args)

@@ -12,8 +12,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from core.errors import DataError
 from data import formats
-from trainers.errors import DataError
 
 BATCH = 1000
 SHOW = 20  # row indices listed per finding

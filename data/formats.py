@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from core.errors import DataError
 from data import convert as cv
-from trainers.errors import DataError
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from trainers.errors import DataError
+from core.errors import DataError
 
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text"}
 _SPLITS = re.compile(r"(?:Should be one of|Available splits?:?)\s*\[?([^\]\n]*)\]?", re.IGNORECASE)

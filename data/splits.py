@@ -6,8 +6,8 @@ duplicates and leakage counted, token lengths measured under the model's chat te
 
 from __future__ import annotations
 
+from core.errors import DataError
 from data import doctor, sources
-from trainers.errors import DataError
 
 
 def _eval_rows(size: float, n: int) -> int:

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     threads.configure()  # before torch loads: this process's thread share, passive OpenMP waits
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from trainers.errors import quiet_hub_retries, user_message
+    from core.errors import quiet_hub_retries, user_message
 
     quiet_hub_retries()
     try:

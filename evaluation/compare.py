@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from trainers.errors import ConfigError
+from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 ARMS = {"sft": "SFT", "dpo": "DPO", "sft_dpo": "SFT→DPO"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from trainers.errors import ConfigError
+from core.errors import ConfigError
 
 
 def evaluate_target(target, data=None, pref_data=None, generations=4, max_new_tokens=48, beta=0.1) -> dict:
@@ -21,7 +21,7 @@ def evaluate_target(target, data=None, pref_data=None, generations=4, max_new_to
     except Exception as exc:
         if Path(str(target)).expanduser().exists():
             raise
-        from trainers.errors import user_message
+        from core.errors import user_message
 
         raise ConfigError(
             f"{target} is not a run, adapter or model folder here, and as a Hub id it failed: {user_message(exc)}"

@@ -27,9 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    from core.errors import quiet_hub_retries, user_message
     from hub.errors import HubError
     from hub.push import push_run
-    from trainers.errors import quiet_hub_retries, user_message
 
     quiet_hub_retries()
     try:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from core.errors import ConfigError
 from hub.errors import HubError, message, with_retries
-from trainers.errors import ConfigError
 
 log = logging.getLogger(__name__)
 SYNC_STRATEGIES = ("checkpoint", "all_checkpoints")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from trainers.errors import StudioError
+from core.errors import StudioError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

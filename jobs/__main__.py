@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import sys
 
-from trainers.errors import disk_full
+from core.errors import disk_full
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -49,8 +49,8 @@ def _row(run) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
+    from core.errors import StudioError
     from jobs.api import JobQueue
-    from trainers.errors import StudioError
 
     try:
         queue = JobQueue()

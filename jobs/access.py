@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from core import settings
-from trainers.errors import StudioError
+from core.errors import StudioError
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = (ROOT / "data" / "demo", ROOT / "templates")

@@ -15,10 +15,10 @@ import time
 import zipfile
 from pathlib import Path
 
+from core.errors import StudioError
 from jobs import access, monitor
 from jobs.runner import Worker, signal_group, studio_home
 from jobs.store import FINAL, Run, Store, new_run_id
-from trainers.errors import StudioError
 
 
 class JobError(StudioError):

@@ -28,11 +28,11 @@ from pathlib import Path
 import yaml
 
 from core import threads
+from core.errors import StudioError
 from jobs import access
 from jobs.childenv import child_env
 from jobs.runner import alive
 from jobs.store import FINAL, new_run_id
-from trainers.errors import StudioError
 
 ROOT = Path(__file__).resolve().parent.parent
 ARM_LABELS = {"sft": "SFT", "dpo": "DPO", "sft_dpo": "SFT→DPO"}

@@ -7,7 +7,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from trainers import errors
+from core import errors
 
 
 def read_new(path: Path, offset: int) -> tuple[list[str], int]:

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import settings, threads
+from core.errors import disk_full
 from jobs import monitor
 from jobs.childenv import child_env
 from jobs.store import ANY_OWNER, FINAL, Store
-from trainers.errors import disk_full
 
 log = logging.getLogger("jobs")
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,10 +11,10 @@ import yaml
 from conftest import PLANTED_TOKEN, RECIPES
 
 import app
+from core.errors import StudioError
 from evaluation import compare
 from jobs import comparisons
 from jobs.runner import Worker
-from trainers.errors import StudioError
 from ui import compare_tab
 from ui.context import DEMO_DPO, DEMO_SFT, AppContext
 

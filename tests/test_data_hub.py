@@ -4,8 +4,8 @@ import pytest
 from conftest import RECIPES, ROOT, read_summary, train
 from fakehub.fixture import ALICE
 
+from core.errors import DataError, user_message
 from data import sources
-from trainers.errors import DataError, user_message
 
 SFT_ROWS = (ROOT / "data/demo/sft_train.jsonl").read_text().splitlines()
 CARD = """---

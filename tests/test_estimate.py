@@ -5,8 +5,8 @@ import json
 import pytest
 from conftest import RECIPES
 
+from core.errors import StudioError
 from trainers import config as config_mod
-from trainers.errors import StudioError
 from trainers.estimate import EstimateError, count_parameters, estimate, render
 
 LLAMA_8B = {  # Llama-3.1-8B shapes; config.json only, no weights

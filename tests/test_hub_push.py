@@ -275,7 +275,7 @@ def test_dropped_connection_is_one_sentence(alice, sft_then_dpo):
 def test_publish_panel_pushes_the_selected_run_and_explains_refusals(alice, sft_then_dpo):
     from types import SimpleNamespace
 
-    from trainers.errors import StudioError
+    from core.errors import StudioError
     from ui.publish_panel import publish
 
     run = SimpleNamespace(run_dir=str(sft_then_dpo[0]))

@@ -129,8 +129,8 @@ def test_the_worker_launches_through_accelerate_when_the_config_names_a_profile(
 
 
 def test_launch_section_is_validated_and_recorded():
+    from core.errors import ConfigError
     from trainers import config
-    from trainers.errors import ConfigError
 
     base = {"model": "demo-tiny", "data": {"source": "x.jsonl"}}
     assert config.from_dict(base).launch.profile is None
@@ -223,7 +223,7 @@ def test_tensorboard_logging_writes_event_files_offline(home, tmp_path):
 
 
 def test_train_tab_shows_the_hf_jobs_command_and_offers_launch_profiles_only_with_gpus(monkeypatch):
-    from trainers.errors import StudioError
+    from core.errors import StudioError
     from ui import train_tab
 
     text = (RECIPES / "demo-sft.yaml").read_text()

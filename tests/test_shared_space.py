@@ -477,8 +477,8 @@ def test_paths_stay_free_off_a_space_and_no_owner_is_refused(home, monkeypatch, 
         access.check_config(QUICK, None, home, store)
     monkeypatch.setenv("STUDIO_ALLOW_REMOTE_CODE", "1")
     access.check_config({**QUICK, "model": {"name_or_path": "org/m", "trust_remote_code": True}}, "a", home, store)
+    from core.errors import StudioError
     from jobs.api import JobQueue
-    from trainers.errors import StudioError
 
     with pytest.raises(StudioError, match="Sign in"):
         JobQueue(home).adapter_zip("any", None)

@@ -9,9 +9,9 @@ from conftest import RECIPES, ROOT
 from gradio_client import Client
 
 import app
+from core.errors import StudioError
 from jobs.runner import Worker
 from trainers import config as config_mod
-from trainers.errors import StudioError
 from ui import auth, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import DEMO_DPO, DEMO_SFT, AppContext
 

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
         print(demo_model.build(args.dir))
         return 0
-    from trainers.errors import quiet_hub_retries
+    from core.errors import quiet_hub_retries
 
     quiet_hub_retries()
     if args.command == "estimate":
@@ -86,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def config_refusal(path: str, overrides: list[str]) -> str | None:
     """The one sentence a bad config (file, syntax, keys, values, secrets) is refused with, or None."""
+    from core.errors import ConfigError
     from trainers import config as config_mod
-    from trainers.errors import ConfigError
 
     try:
         config_mod.load(path, overrides)
@@ -109,8 +109,8 @@ def count_refusal(args) -> str | None:
 def estimate_main(args) -> int:
     import json
 
+    from core.errors import user_message
     from trainers import config as config_mod
-    from trainers.errors import user_message
 
     refusal = count_refusal(args)
     if refusal:
@@ -128,8 +128,8 @@ def estimate_main(args) -> int:
 
 
 def jobs_main(args) -> int:
+    from core.errors import user_message
     from trainers import hf_jobs
-    from trainers.errors import user_message
 
     try:
         spec = hf_jobs.job_spec(args.config, args.flavor, args.push_to, args.code_repo, args.overrides)

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from trainers.errors import ConfigError
+from core.errors import ConfigError
 
 METHODS = ("sft", "dpo")
 

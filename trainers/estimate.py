@@ -14,8 +14,8 @@ import os
 import warnings
 from pathlib import Path
 
+from core.errors import StudioError
 from trainers.config import RunConfig
-from trainers.errors import StudioError
 
 TIERS_FILE = Path(__file__).resolve().parent.parent / "templates" / "hardware" / "spaces-2026-11.yaml"
 GB = 1e9

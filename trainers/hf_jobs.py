@@ -16,8 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from core.errors import ConfigError
 from trainers import config as config_mod
-from trainers.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 HARDWARE = ROOT / "templates" / "hardware" / "spaces-2026-11.yaml"

@@ -6,8 +6,8 @@ import importlib.util
 import os
 from pathlib import Path
 
+from core.errors import ConfigError, ModelError
 from trainers.config import ModelSection, PeftSection
-from trainers.errors import ConfigError, ModelError
 
 DEMO_MODEL_ID = "demo-tiny"
 

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from core import threads
+from core.errors import DISK_FULL, ConfigError, user_message
 from trainers import config as config_mod
-from trainers.errors import DISK_FULL, ConfigError, user_message
 from trainers.metrics_file import read_metrics
 
 log = logging.getLogger("trainers")

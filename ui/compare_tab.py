@@ -13,6 +13,7 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
+from core.errors import StudioError
 from jobs import comparisons
 from jobs.comparisons import (
     ARM_LABELS,
@@ -22,7 +23,6 @@ from jobs.comparisons import (
     list_comparisons,
     render_report,
 )
-from trainers.errors import StudioError
 from ui import auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error

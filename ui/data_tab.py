@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from core.errors import StudioError, user_message
 from jobs import access
-from trainers.errors import StudioError, user_message
 from ui.context import DEMO_SFT, AppContext
 from ui.handlers import handler
 

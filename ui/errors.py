@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from trainers.errors import StudioError, user_message
+from core.errors import StudioError, user_message
 
 
 def as_gr_error(exc: BaseException) -> gr.Error:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from trainers.errors import StudioError
+from core.errors import StudioError
 from ui import auth
 from ui.errors import as_gr_error
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import gradio as gr
 
+from core.errors import StudioError
 from jobs import access
 from jobs.api import JobError
-from trainers.errors import StudioError
 from ui.context import AppContext
 from ui.handlers import handler
 

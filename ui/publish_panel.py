@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gradio as gr
 
+from core.errors import StudioError
 from jobs import access
-from trainers.errors import StudioError
 from ui.context import AppContext
 from ui.handlers import handler
 

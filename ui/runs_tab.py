@@ -8,8 +8,8 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 
+from core.errors import StudioError
 from jobs import monitor
-from trainers.errors import StudioError
 from ui import publish_panel
 from ui.context import AppContext
 from ui.handlers import handler

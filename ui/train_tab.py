@@ -8,8 +8,8 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
+from core.errors import StudioError
 from jobs import access
-from trainers.errors import StudioError
 from ui import auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.handlers import handler, sign_in_sentence
@@ -186,7 +186,7 @@ def live_estimate(text: str, ctx: AppContext | None = None, owner: str | None = 
     try:
         return estimate(text, ctx, owner)
     except Exception as exc:  # noqa: BLE001 - shown, not raised, while the user types
-        from trainers.errors import user_message
+        from core.errors import user_message
 
         return f"Estimate unavailable: {user_message(exc)}"
 
