@@ -7,7 +7,7 @@ duplicates and leakage counted, token lengths measured under the model's chat te
 from __future__ import annotations
 
 from core.errors import DataError
-from data import doctor, sources
+from data import clip, doctor, sources
 
 
 def _eval_rows(size: float, n: int) -> int:
@@ -15,8 +15,10 @@ def _eval_rows(size: float, n: int) -> int:
     return max(1, rows) if size > 0 else 0
 
 
-def load_for_run(section, method: str, tokenizer=None, max_length: int | None = None):
-    """Returns (train, eval or None, TRL form, info, doctor reports); datasets are None when a report has errors."""
+def load_for_run(section, method: str, tokenizer=None, max_length: int | None = None, keep: str | None = None):
+    """Returns (train, eval or None, TRL form, info, doctor reports); datasets are None when a report has errors.
+    `keep` ("start" / "end" / None): which side of an overlong row the trainer keeps; rows too long to measure are
+    then clipped on the other side before the trainer tokenizes them (data/clip.py)."""
     raw = sources.load(section.source, section.split, section.subset, section.revision)
     train, report, train_hashes = doctor.examine(raw, method, section, "training", tokenizer, max_length)
     reports = [report]
@@ -50,6 +52,14 @@ def load_for_run(section, method: str, tokenizer=None, max_length: int | None = 
         info["eval"] = f"{rows} rows carved from {section.split} (seed {section.seed})"
     if section.max_samples is not None and section.max_samples < len(train):
         train = train.shuffle(seed=section.seed).select(range(section.max_samples))
+    if max_length and keep:
+        limit = doctor.measure_limit(max_length)
+        train, clipped = clip.clip_capped_rows(train, limit, keep)
+        if eval_ds is not None:
+            eval_ds, clipped_eval = clip.clip_capped_rows(eval_ds, limit, keep)
+            clipped += clipped_eval
+        if clipped:
+            info["clipped_rows"] = f"{clipped} rows over {limit} characters clipped before tokenizing (keep {keep})"
     train = doctor.strip_internal(train)
     eval_ds = doctor.strip_internal(eval_ds) if eval_ds is not None else None
     info["train_rows"] = len(train)

@@ -54,3 +54,38 @@ def test_without_max_length_measuring_is_bounded_too(tmp_path, demo_model_dir):
     tok = Recording(AutoTokenizer.from_pretrained(demo_model_dir))
     _, report, _ = doctor.examine(sources.load(str(path)), "sft", DataSection(source=str(path)), "training", tok, None)
     assert tok.longest <= doctor.MEASURE_CHARS and report.tokens["capped_rows"] == 1
+
+
+def _rendered_ids(tokenizer, row, max_length, keep):
+    ids = tokenizer.apply_chat_template(row["messages"], tokenize=True, return_dict=False)
+    return ids[:max_length] if keep == "start" else ids[-max_length:]
+
+
+def test_rows_too_long_to_measure_are_clipped_without_changing_the_kept_tokens(tmp_path, demo_model_dir):
+    """A row the doctor could not measure whole reaches the trainer clipped to the measured characters; the
+    tokens the trainer keeps after truncation (start or end) are exactly those of the unclipped row."""
+    from data.splits import load_for_run
+
+    max_length = 64
+    limit = doctor.measure_limit(max_length)
+    long_user = {"role": "user", "content": "why " * (3 * limit)}
+    rows = [
+        {"messages": [{"role": "user", "content": f"question {i}"}, {"role": "assistant", "content": f"answer {i}"}]}
+        for i in range(30)
+    ]
+    rows[3] = {"messages": [{"role": "user", "content": "go"}, {"role": "assistant", "content": "word " * limit}]}
+    rows[5] = {"messages": [long_user, {"role": "assistant", "content": "short"}, long_user, long_user]}
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tok = AutoTokenizer.from_pretrained(demo_model_dir)
+    section = DataSection(source=str(path), eval_size=0)
+    whole, _, _, info, _ = load_for_run(section, "sft", tok, max_length, None)  # the trainer keeps every token
+    assert "clipped_rows" not in info and sum(len(m["content"]) for m in whole[5]["messages"]) > 8 * limit
+    for keep in ("start", "end"):
+        train, _, _, info, _ = load_for_run(section, "sft", tok, max_length, keep)
+        assert "2 rows" in info["clipped_rows"], info
+        for i in (3, 5):
+            clipped = train[i]
+            assert sum(len(m["content"]) for m in clipped["messages"]) <= 2 * limit
+            assert _rendered_ids(tok, clipped, max_length, keep) == _rendered_ids(tok, whole[i], max_length, keep)
+        assert train[0] == whole[0]  # rows that were measured whole are untouched

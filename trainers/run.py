@@ -358,13 +358,25 @@ def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, metrics_path: Path, hav
     return {"repo": repo, "fetched": str(fetched)}
 
 
+def truncation_side(cfg) -> str | None:
+    """Which side of an overlong row the trainer keeps ("start" / "end"), or None when it keeps every token
+    (SFT packing that splits or wraps long rows)."""
+    t = cfg.training
+    if cfg.method == "sft":
+        keeps_all = t.get("packing") and t.get("packing_strategy", "bfd") in ("bfd_split", "wrapped")
+        return None if keeps_all else "start"
+    return "end" if t.get("truncation_mode") == "keep_end" else "start"
+
+
 def prepare_data(cfg, tokenizer, run_dir: Path):
     """Load + doctor the data; the doctor's report is saved in the run folder and logged."""
     from data import doctor
     from data.splits import load_for_run
 
     max_length = cfg.training.get("max_length")
-    train_ds, eval_ds, form, info, reports = load_for_run(cfg.data, cfg.method, tokenizer, max_length)
+    train_ds, eval_ds, form, info, reports = load_for_run(
+        cfg.data, cfg.method, tokenizer, max_length, truncation_side(cfg)
+    )
     write_json(run_dir / "data_report.json", {"reports": [r.to_dict() for r in reports]})
     log.info("Data doctor:\n%s", doctor.render_text(reports))
     doctor.raise_on_errors(*reports)
