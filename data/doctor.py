@@ -230,7 +230,9 @@ def _token_findings(report: Report, ds, max_length: int | None, tokenizer) -> No
         )
 
 
-def examine(dataset, method: str, section, what: str = "training", tokenizer=None, max_length: int | None = None):
+def examine(
+    dataset, task: formats.Task, section, what: str = "training", tokenizer=None, max_length: int | None = None
+):
     """Convert and check one split. Returns (clean dataset or None, report, hashes for leakage checks)."""
     report = Report(what=what, rows=len(dataset))
     if len(dataset) == 0:
@@ -238,9 +240,9 @@ def examine(dataset, method: str, section, what: str = "training", tokenizer=Non
         return None, report, {}
     try:
         dataset = formats.apply_column_map(dataset, section.columns)
-        fmt, evidence = formats.detect(dataset.column_names, formats.first_row(dataset), section.format, method)
+        fmt, evidence = formats.detect(dataset.column_names, formats.first_row(dataset), section.format, task)
         report.format, report.evidence = fmt.name, evidence
-        formats.check_method(fmt, method)
+        formats.check_method(fmt, task)
     except DataError as exc:
         report.add("error", "format", str(exc))
         return None, report, {}

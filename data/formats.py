@@ -125,22 +125,50 @@ FORMATS = [
     Format("text", "sft", "plain text", _is_text, cv.text),
 ]
 BY_NAME = {f.name: f for f in FORMATS}
-KINDS_FOR_METHOD = {"sft": ("sft",), "dpo": ("preference",)}
+
+# The kinds of data, in this layer's words.  Which training method trains on which kind is not data's business:
+# the caller says so with a Task (trainers/methods.py makes one per method).
+INSTRUCTION, PREFERENCE, UNPAIRED = "sft", "preference", "unpaired"
+KIND_NEEDS = {
+    INSTRUCTION: "instruction data (prompt + completion, messages, ...)",
+    PREFERENCE: "preference pairs (prompt, chosen, rejected)",
+    UNPAIRED: "unpaired feedback (prompt, completion, true/false label)",
+}
+KIND_NAMES = {INSTRUCTION: "instruction data", PREFERENCE: "preference data", UNPAIRED: "unpaired feedback"}
+# How data of one kind can still train on another, said as a data.columns mapping.
+CONVERSIONS = {
+    (PREFERENCE, INSTRUCTION): "map the prompt and the preferred reply with data.columns: "
+    "{prompt: prompt, completion: chosen}",
+}
 
 
-def detect(columns: list[str], first_row: dict, forced: str = "auto", method: str = "sft") -> tuple[Format, str]:
+@dataclass(frozen=True)
+class Task:
+    """What the caller trains: the method's name and label (for messages), the kinds it accepts, and for
+    every other kind the method that trains on it (the hint when the data is of that kind)."""
+
+    method: str
+    label: str
+    kinds: tuple[str, ...]
+    trained_by: tuple[tuple[str, str], ...] = ()  # (kind, method name)
+
+    def other_method(self, kind: str) -> str | None:
+        return next((m for k, m in self.trained_by if k == kind and m != self.method), None)
+
+
+def detect(columns: list[str], first_row: dict, forced: str = "auto", task: Task | None = None) -> tuple[Format, str]:
     """Returns (format, evidence) or raises DataError listing columns, known formats and the mapping hint.
 
     Unpaired feedback is checked first (its prompt/completion columns must never pass as SFT data), then
-    the formats the method trains on, then the rest (so a mismatch is named, not mistaken).
+    the formats the task trains on, then the rest (so a mismatch is named, not mistaken).
     """
     if forced != "auto":
         if forced not in BY_NAME:
             raise DataError(f"data.format {forced!r} is unknown; use auto or one of {', '.join(BY_NAME)}.")
         fmt = BY_NAME[forced]
         return fmt, fmt.detect(columns, first_row) or f"forced by data.format: {forced}"
-    wanted = KINDS_FOR_METHOD.get(method, ())
-    order = sorted(FORMATS, key=lambda f: (f.kind != "unpaired", f.kind not in wanted))
+    wanted = task.kinds if task else ()
+    order = sorted(FORMATS, key=lambda f: (f.kind != UNPAIRED, f.kind not in wanted))
     for fmt in order:
         evidence = fmt.detect(columns, first_row)
         if evidence:
@@ -151,22 +179,23 @@ def detect(columns: list[str], first_row: dict, forced: str = "auto", method: st
     )
 
 
-def check_method(fmt: Format, method: str) -> None:
-    if fmt.kind in KINDS_FOR_METHOD[method]:
+def check_method(fmt: Format, task: Task) -> None:
+    """Raises DataError, one sentence, when `task` does not train on data of this format's kind."""
+    if fmt.kind in task.kinds:
         return
-    if fmt.kind == "unpaired":
+    wanted = task.kinds[0]
+    other = task.other_method(fmt.kind)
+    if fmt.kind == UNPAIRED:
+        hint = f"; train it with method: {other}" if other else ""
         raise DataError(
-            "This is unpaired feedback (completion + true/false label, as KTO uses), not preference pairs: "
-            "DPO needs a chosen and a rejected reply to the same prompt, and SFT needs only good replies."
+            f"This is unpaired feedback (completion + true/false label, as KTO uses), not {KIND_NAMES[wanted]}: "
+            f"{task.label} needs {KIND_NEEDS[wanted]}{hint}."
         )
-    if method == "dpo":
-        raise DataError(
-            f"DPO needs preference pairs (prompt, chosen, rejected) but this dataset is {fmt.name} instruction "
-            "data: use method: sft, or a preference dataset."
-        )
+    ways = [f"use method: {other}" if other else None, CONVERSIONS.get((fmt.kind, wanted))]
+    ways.append(f"or a dataset of {KIND_NAMES[wanted]}")
     raise DataError(
-        f"This is preference data ({fmt.name}): train it with method: dpo, or for SFT map the prompt and the "
-        "preferred reply with data.columns: {prompt: prompt, completion: chosen}."
+        f"{task.label} needs {KIND_NEEDS[wanted]} but this dataset is {KIND_NAMES[fmt.kind]} ({fmt.name}): "
+        f"{', '.join(w for w in ways if w)}."
     )
 
 

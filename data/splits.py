@@ -7,7 +7,7 @@ duplicates and leakage counted, token lengths measured under the model's chat te
 from __future__ import annotations
 
 from core.errors import DataError
-from data import clip, doctor, sources
+from data import clip, doctor, formats, sources
 
 
 def _eval_rows(size: float, n: int) -> int:
@@ -15,12 +15,12 @@ def _eval_rows(size: float, n: int) -> int:
     return max(1, rows) if size > 0 else 0
 
 
-def load_for_run(section, method: str, tokenizer=None, max_length: int | None = None, keep: str | None = None):
+def load_for_run(section, task: formats.Task, tokenizer=None, max_length: int | None = None, keep: str | None = None):
     """Returns (train, eval or None, TRL form, info, doctor reports); datasets are None when a report has errors.
     `keep` ("start" / "end" / None): which side of an overlong row the trainer keeps; rows too long to measure are
     then clipped on the other side before the trainer tokenizes them (data/clip.py)."""
     raw = sources.load(section.source, section.split, section.subset, section.revision)
-    train, report, train_hashes = doctor.examine(raw, method, section, "training", tokenizer, max_length)
+    train, report, train_hashes = doctor.examine(raw, task, section, "training", tokenizer, max_length)
     reports = [report]
     info = {"format": report.format, "evidence": report.evidence, "source": section.source, "split": section.split}
     eval_ds = None
@@ -30,7 +30,7 @@ def load_for_run(section, method: str, tokenizer=None, max_length: int | None = 
         source = section.eval_source or section.source
         split = section.eval_split or "train"
         raw_eval = sources.load(source, split, section.subset, section.revision)
-        eval_ds, eval_report, eval_hashes = doctor.examine(raw_eval, method, section, "held-out", tokenizer, max_length)
+        eval_ds, eval_report, eval_hashes = doctor.examine(raw_eval, task, section, "held-out", tokenizer, max_length)
         reports.append(eval_report)
         if eval_report.errors:
             return None, None, None, info, reports

@@ -18,17 +18,25 @@ from pathlib import Path
 import yaml
 
 from core.errors import ConfigError
+from core.runfolder import RunFolder
+from data.formats import INSTRUCTION, KIND_NAMES, PREFERENCE
+from evaluation import render
+from evaluation.evaluate import evaluate, load_rows
+from evaluation.metrics import heldout_prompts
+from trainers import config as config_mod
+from trainers import methods
+from trainers.config import ModelSection, read_yaml
+from trainers.models import resolve_and_load_tokenizer
 
 log = logging.getLogger(__name__)
-ARMS = {"sft": "SFT", "dpo": "DPO", "sft_dpo": "SFT→DPO"}
+ARMS = methods.arms()  # {arm: label}: every method that can be an arm, then the chains (trainers/methods.py)
 EVAL_DEFAULTS = {"generations": 6, "max_new_tokens": 48, "beta": 0.1, "max_length": 512}
-KEYS = {"model", "peft", "data", "sft_data", "preference_data", "arms", "seed", "training", "sft_training"}
-KEYS |= {"dpo_training", "existing", "evaluation"}
+DATA_KEYS = tuple(dict.fromkeys(m.compare_data for m in methods.METHODS.values()))  # sft_data, preference_data
+TRAINING_KEYS = tuple(f"{name}_training" for name in methods.names())  # sft_training, dpo_training
+KEYS = {"model", "peft", "data", *DATA_KEYS, "arms", "seed", "training", *TRAINING_KEYS, "existing", "evaluation"}
 
 
 def load(path: str | Path) -> dict:
-    from trainers.config import read_yaml
-
     return validate(read_yaml(path, "Comparison config"))
 
 
@@ -40,53 +48,54 @@ def validate(raw: dict) -> dict:
         raise ConfigError(f"Unknown comparison keys {sorted(unknown)}: use {sorted(KEYS)}.")
     cfg = copy.deepcopy(raw)
     shared = cfg.pop("data", None)
-    cfg.setdefault("sft_data", shared)
-    cfg.setdefault("preference_data", shared)
+    for key in DATA_KEYS:
+        cfg.setdefault(key, shared)
     cfg.setdefault("arms", list(ARMS))
     bad = [a for a in cfg["arms"] if a not in ARMS]
     if bad:
         raise ConfigError(f"Unknown arms {bad}: choose from {', '.join(ARMS)}.")
     if not cfg.get("model"):
         raise ConfigError("The comparison needs model: {name_or_path: ...} (the one base every arm starts from).")
-    if {"sft", "sft_dpo"} & set(cfg["arms"]) and not cfg.get("sft_data"):
-        raise ConfigError("The SFT arms need sft_data (or data) with an instruction dataset.")
-    if {"dpo", "sft_dpo"} & set(cfg["arms"]) and not cfg.get("preference_data"):
-        raise ConfigError("The DPO arms need preference_data (or data) with a preference dataset.")
+    staged = {stage for arm in cfg["arms"] for stage in methods.stages(arm)}
+    for method in methods.METHODS.values():
+        if method.name in staged and not cfg.get(method.compare_data):
+            kind = KIND_NAMES[method.data_kinds[0]]
+            raise ConfigError(f"The {method.label} arms need {method.compare_data} (or data) with a dataset of {kind}.")
     cfg.setdefault("seed", 42)
     cfg["evaluation"] = {**EVAL_DEFAULTS, **(cfg.get("evaluation") or {})}
-    for section in ("sft_data", "preference_data"):  # local files: absolute, so arms run from anywhere
+    for section in DATA_KEYS:  # local files: absolute, so arms run from anywhere
         data = cfg.get(section) or {}
         for key in ("source", "eval_source"):
             if data.get(key) and Path(data[key]).expanduser().exists():
                 data[key] = str(Path(data[key]).expanduser().resolve())
-    from trainers import config as config_mod
-
     for run in plan(cfg).values():  # every arm must be a valid RunConfig before anything is queued
         config_mod.from_dict({**run, "init_from": None})
     return cfg
 
 
 def plan(cfg: dict) -> dict[str, dict]:
-    """{arm: RunConfig mapping}; sft_dpo's init_from is filled in once the SFT run folder is known."""
+    """{arm: RunConfig mapping}, plain methods first, then chains.  A chain (SFT→DPO) trains its last stage from
+    the run of its earlier stage, which is planned as that method's own arm: its init_from names that arm and is
+    filled in once the arm's run folder is known."""
     seed = cfg.get("seed", 42)
 
-    def run(method: str, data: dict, extra: dict | None) -> dict:
+    def run(name: str) -> dict:
+        method = methods.get(name)
         return {
-            "method": method,
+            "method": name,
             "model": copy.deepcopy(cfg["model"]),
             "peft": copy.deepcopy(cfg.get("peft") or {}),
-            "data": {**copy.deepcopy(data), "seed": seed},
-            "training": {**(cfg.get("training") or {}), **(extra or {}), "seed": seed},
+            "data": {**copy.deepcopy(cfg[method.compare_data]), "seed": seed},
+            "training": {**(cfg.get("training") or {}), **(cfg.get(f"{name}_training") or {}), "seed": seed},
         }
 
-    arms = set(cfg["arms"])
+    wanted = {stage for arm in cfg["arms"] for stage in methods.stages(arm)[:-1]} | set(cfg["arms"])
     out = {}
-    if arms & {"sft", "sft_dpo"}:
-        out["sft"] = run("sft", cfg["sft_data"], cfg.get("sft_training"))
-    if "dpo" in arms:
-        out["dpo"] = run("dpo", cfg["preference_data"], cfg.get("dpo_training"))
-    if "sft_dpo" in arms:
-        out["sft_dpo"] = {**run("dpo", cfg["preference_data"], cfg.get("dpo_training")), "init_from": "sft"}
+    for arm in methods.arms():
+        if arm not in wanted:
+            continue
+        *earlier, last = methods.stages(arm)
+        out[arm] = {**run(last), "init_from": earlier[-1]} if earlier else run(last)
     return out
 
 
@@ -97,8 +106,8 @@ def train_arms(cfg: dict, out_dir: Path) -> dict[str, Path]:
     for arm, run in plan(cfg).items():
         run_dir = out_dir / "runs" / arm
         run_dir.mkdir(parents=True, exist_ok=True)
-        if run.get("init_from") == "sft":
-            run["init_from"] = str(runs["sft"])
+        if run.get("init_from") in runs:  # a chain's later stage starts from its earlier stage's run
+            run["init_from"] = str(runs[run["init_from"]])
         config_path = run_dir / "arm.yaml"
         config_path.write_text(yaml.safe_dump(run, sort_keys=False), encoding="utf-8")
         log.info("training arm %s into %s", arm, run_dir)
@@ -110,73 +119,62 @@ def train_arms(cfg: dict, out_dir: Path) -> dict[str, Path]:
     return runs
 
 
-def _summary(run_dir: Path) -> dict:
-    path = run_dir / "summary.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-
 def cost(run_dir: Path) -> dict:
-    s = _summary(run_dir)
-    peak = s.get("peak_gpu_mb") or s.get("peak_rss_mb")
+    s = RunFolder(run_dir).summary()
     return {
-        "wall_time_s": s.get("wall_time_s"),
-        "trainable_params": s.get("trainable_params"),
-        "peak_memory_mb": peak,
-        "peak_memory_kind": "GPU" if s.get("peak_gpu_mb") else "RSS",
-        "tokens_seen": s.get("tokens_seen"),
-        "steps": s.get("global_step"),
+        "wall_time_s": s.wall_time_s,
+        "trainable_params": s.trainable_params,
+        "peak_memory_mb": s.peak_memory_mb,
+        "peak_memory_kind": s.peak_memory_kind,
+        "tokens_seen": s.tokens_seen,
+        "steps": s.global_step,
     }
 
 
 def heldout_rows(cfg: dict, tokenizer, max_length: int | None) -> tuple[list, list]:
     """The held-out instruction rows and preference pairs, exactly as the arms split them (same seed)."""
-    from evaluation.evaluate import load_rows
-
     seed = cfg.get("seed", 42)
-    sft = {**cfg["sft_data"], "seed": seed} if cfg.get("sft_data") else None
-    pref = {**cfg["preference_data"], "seed": seed} if cfg.get("preference_data") else None
-    return load_rows(sft, "sft", tokenizer, max_length), load_rows(pref, "dpo", tokenizer, max_length)
+    out = []
+    for kind in (INSTRUCTION, PREFERENCE):
+        method = methods.for_kind(kind)
+        data = cfg.get(method.compare_data)
+        out.append(load_rows({**data, "seed": seed} if data else None, method.task, tokenizer, max_length))
+    return out[0], out[1]
 
 
 def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
     """Evaluate the base and every finished arm on the same held-out sets; write report.json/report.md/images."""
-    from evaluation import render
-    from evaluation.evaluate import evaluate
-    from trainers.config import ModelSection
-    from trainers.metrics_file import read_metrics
-    from trainers.models import resolve_and_load_tokenizer
-
     ev = cfg["evaluation"]
     selected = {arm: runs[arm] for arm in cfg["arms"] if arm in runs}
     selected.update({name: Path(path) for name, path in (cfg.get("existing") or {}).items()})
     arms: dict[str, dict] = {}
     adapters: dict[str, str | None] = {"base": None}
     for name, run_dir in selected.items():
-        summary = _summary(run_dir)
-        status = summary.get("status", "missing")
+        folder = RunFolder(run_dir)
+        summary = folder.summary()
+        status = summary.status
+        error = summary.error
         entry = {"label": ARMS.get(name, name), "run_dir": str(run_dir), "status": status, "cost": cost(run_dir)}
-        if name == "sft_dpo" and "sft" in runs:  # its real cost includes the SFT stage it started from
-            entry["cost"]["wall_time_s_with_sft"] = (entry["cost"]["wall_time_s"] or 0) + (
-                cost(runs["sft"])["wall_time_s"] or 0
-            )
-        if status == "succeeded" and summary.get("model") not in (None, cfg["model"]["name_or_path"]):
+        earlier = methods.stages(name)[:-1] if name in ARMS else ()
+        if earlier and earlier[0] in runs:  # a chain's real cost includes the stage it started from
+            key = f"wall_time_s_with_{earlier[0]}"
+            entry["cost"][key] = (entry["cost"]["wall_time_s"] or 0) + (cost(runs[earlier[0]])["wall_time_s"] or 0)
+        if status == "succeeded" and summary.model not in (None, cfg["model"]["name_or_path"]):
             status = entry["status"] = "skipped"  # scoring it on another base would not be a fair comparison
-            summary["error"] = f"it was trained on {summary['model']}, not on {cfg['model']['name_or_path']}"
+            error = f"it was trained on {summary.model}, not on {cfg['model']['name_or_path']}"
         if status != "succeeded":
-            entry["error"] = summary.get("error") or (
-                "it never ran (the SFT arm it starts from failed)" if name == "sft_dpo" else "it did not finish"
+            entry["error"] = error or (
+                f"it never ran (the {ARMS[earlier[0]]} arm it starts from failed)" if earlier else "it did not finish"
             )
         else:
-            adapters[name] = str(run_dir / "adapter")
-        entry["metrics_rows"] = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+            adapters[name] = str(folder.adapter_path)
+        entry["metrics_rows"] = folder.metrics()
         arms[name] = entry
 
     tokenizer, base_path = resolve_and_load_tokenizer(ModelSection(**cfg["model"]))
     tokenizer_path = next((p for p in adapters.values() if p), base_path)
     max_length = ev["max_length"]
     sft_rows, pref_rows = heldout_rows(cfg, tokenizer, max_length)
-    from evaluation.metrics import heldout_prompts
-
     prompts = heldout_prompts(sft_rows, pref_rows, ev["generations"])
     results = evaluate(
         base_path, tokenizer_path, adapters, sft_rows, pref_rows, prompts, ev["beta"], ev["max_new_tokens"], max_length

@@ -10,24 +10,26 @@ import json
 import logging
 from pathlib import Path
 
+from core.runfolder import RunFolder, adapter_location
+from data import doctor
+from data.formats import Task
+from data.splits import load_for_run
 from evaluation import metrics
+from trainers.config import DataSection
+from trainers.models import resolve_model_path
 
 log = logging.getLogger(__name__)
 
 
-def load_rows(section: dict | None, method: str, tokenizer, max_length: int | None, held_out: bool = True):
-    """Rows in TRL's standard form: the held-out split of a `data:` section (or all rows with held_out=False)."""
+def load_rows(section: dict | None, task: Task, tokenizer, max_length: int | None, held_out: bool = True):
+    """Rows in TRL's standard form: the held-out split of a `data:` section (or all rows with held_out=False),
+    checked as the data of `task` (a method's data.formats.Task, trainers/methods.py)."""
     if not section:
         return []
-    from data.splits import load_for_run
-    from trainers.config import DataSection
-
     data = DataSection(**section)
     if not held_out:
         data.eval_source, data.eval_split, data.eval_size = None, None, 0
-    train, eval_ds, _, _, reports = load_for_run(data, method, tokenizer, max_length)
-    from data import doctor
-
+    train, eval_ds, _, _, reports = load_for_run(data, task, tokenizer, max_length)
     doctor.raise_on_errors(*reports)
     rows = eval_ds if held_out else train
     return [] if rows is None else list(rows)
@@ -40,17 +42,15 @@ def is_adapter(path: str | Path) -> bool:
 def resolve_model(target: str) -> tuple[str, str | None, str]:
     """(base model path, adapter path or None, tokenizer path) for a run folder, adapter folder or model."""
     path = Path(target)
-    if (path / "summary.json").exists() and (path / "adapter").is_dir():
-        summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        adapter = path / "adapter"
+    folder = RunFolder(path)
+    if folder.is_run() and folder.adapter_path.is_dir():
+        summary, adapter = folder.summary(), folder.adapter_path
         if is_adapter(adapter):
-            return summary.get("model_path") or summary["model"], str(adapter), str(adapter)
+            return summary.model_path or summary["model"], str(adapter), str(adapter)
         return str(adapter), None, str(adapter)
-    if is_adapter(path):
+    if adapter_location(path) == path and is_adapter(path):
         base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
         return base, str(path), str(path)
-    from trainers.models import resolve_model_path
-
     resolved = resolve_model_path(target)
     return resolved, None, resolved
 

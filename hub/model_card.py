@@ -15,6 +15,10 @@ from pathlib import Path
 
 import yaml
 
+from core.runfolder import RunFolder
+from trainers import methods
+from trainers.models import studio_home
+
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "model_card.md.j2"
 APP_TAG = "fine-tune-studio"
 KIND_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "dora": "DoRA", "qdora": "QDoRA", "full": "full fine-tune"}
@@ -39,15 +43,13 @@ def hub_id(name: str | None) -> str | None:
 
 
 def _studio_home() -> Path:
-    from trainers.models import studio_home
-
     return studio_home().expanduser().resolve()
 
 
 def _run_folder(path: Path) -> Path | None:
     """The run folder `path` is (or is inside: its adapter, a checkpoint), else None."""
     for folder in (path, *path.parents):
-        if (folder / "config.yaml").is_file() and ((folder / "summary.json").exists() or folder.parent.name == "runs"):
+        if (folder / RunFolder.CONFIG).is_file() and (RunFolder(folder).is_run() or folder.parent.name == "runs"):
             return folder
         if folder.parent.name == "runs" and folder.parent.parent == _studio_home():
             return folder
@@ -96,19 +98,13 @@ def public(obj):
 
 def read_run(run_dir: Path) -> dict:
     """config, summary, data reports and metrics rows of a run folder."""
-    from trainers.metrics_file import read_metrics
-
-    def _json(name: str) -> dict:
-        path = run_dir / name
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-
-    config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8"))
-    metrics = read_metrics(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    folder = RunFolder(run_dir)
+    config = yaml.safe_load(folder.config_path.read_text(encoding="utf-8"))
     return {
         "config": config,
-        "summary": _json("summary.json"),
-        "reports": _json("data_report.json").get("reports", []),
-        "metrics": metrics,
+        "summary": folder.summary().to_dict(),
+        "reports": folder.data_reports(),
+        "metrics": folder.metrics(),
     }
 
 
@@ -208,14 +204,13 @@ def render(
 
     run = run or read_run(run_dir)
     config, summary = public(run["config"]), public(run["summary"])
-    method = config.get("method", "sft")
+    method = methods.get(config.get("method") or methods.names()[0])
+    init = bool(config.get("init_from"))
     kind = adapter_kind(config)
     base = config.get("model", {}).get("name_or_path")
     base_hub = hub_id(base)
     full_model = merged or kind == "full"
-    tags = ["trl", method, APP_TAG]
-    if config.get("init_from") and method == "dpo":
-        tags.insert(2, "sft")
+    tags = ["trl", *method.card_tags, *(method.init_tags if init else ()), APP_TAG]
     tags.append("merged" if merged else kind if kind != "full" else "full-finetune")
     card_data = ModelCardData(
         base_model=base_hub,
@@ -226,12 +221,8 @@ def render(
         license=license,
         model_name=repo_id.split("/")[-1],
     )
-    trainer = {"sft": "SFTTrainer", "dpo": "DPOTrainer"}.get(method, method)
-    method_line = {"sft": "supervised fine-tuning (SFT), loss on completion tokens only", "dpo": "DPO"}.get(
-        method, method
-    )
-    if config.get("init_from"):
-        method_line += ", starting from a previously trained SFT adapter (SFT→DPO)"
+    trainer = method.trainer_name
+    method_line = method.card_line + (method.init_line if init else "")
     peft = config.get("peft") or {}
     adapter_line = (
         "none (all weights trained)"
@@ -263,8 +254,7 @@ def render(
     )
     what = (
         f"A {'merged model' if merged else 'full fine-tune' if kind == 'full' else KIND_NAMES[kind] + ' adapter'} "
-        f"for {base_hub or 'a local base model'} trained with {method.upper()}"
-        f"{' after SFT' if config.get('init_from') and method == 'dpo' else ''} on "
+        f"for {base_hub or 'a local base model'} trained with {method.label}{method.init_after if init else ''} on "
         f"{_describe_source((config.get('data') or {}).get('source'))}."
     )
     context = {

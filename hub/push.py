@@ -24,6 +24,7 @@ import yaml
 from core.secrets import files_with_tokens
 from hub import model_card
 from hub.errors import HubError, message, status_of, with_retries
+from trainers import methods
 
 log = logging.getLogger(__name__)
 RECORD_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "data_report.json")
@@ -171,7 +172,7 @@ def stage(
         if src.name not in _SKIP_FROM_ADAPTER and not src.is_dir():
             _copy(src, staging / src.name)
     copy_present(run_dir, RECORD_FILES, staging / "training")
-    label = f"{run['config'].get('method', 'sft').upper()} run"  # not the run id: it names a local folder
+    label = f"{_method_label(run['config'])} run"  # not the run id: it names a local folder
     curve = loss_curves({label: run["metrics"]}, staging / "training" / "loss_curve.png")
     comparison = None
     if comparison_dir and (Path(comparison_dir) / "report.md").exists():
@@ -189,6 +190,10 @@ def stage(
     )
     card.save(staging / "README.md")
     return sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+
+
+def _method_label(config: dict) -> str:
+    return methods.get(config.get("method") or methods.names()[0]).label
 
 
 def _relink(markdown: str, prefix: str, names: tuple[str, ...]) -> str:
@@ -272,7 +277,7 @@ def push_run(
             files = stage(run_dir, full_id, staging, license=license, comparison_dir=comparison_dir, run=run)
             refuse_secret(staging, token or api.token)  # before anything reaches the Hub, the repo included
             full_id = ensure_repo(api, full_id, private, overwrite)
-            method = run["config"].get("method", "sft").upper()
+            method = _method_label(run["config"])
             commit = with_retries(
                 lambda: api.upload_folder(
                     repo_id=full_id,

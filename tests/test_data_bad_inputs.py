@@ -5,6 +5,8 @@ import json
 import pytest
 from conftest import RECIPES, ROOT, train
 
+from trainers import methods
+
 BAD = ROOT / "tests" / "fixtures" / "bad"
 FAST = ["data.eval_source=null", "data.eval_size=0", "training.max_steps=1"]
 
@@ -73,11 +75,11 @@ def test_tolerable_inputs_load_and_report(tmp_path, demo_model_dir):
         ("nested_content_parts.jsonl", 5),
     ):
         section = DataSection(source=str(BAD / name))
-        ds, report, _ = doctor.examine(sources.load(section.source), "sft", section)
+        ds, report, _ = doctor.examine(sources.load(section.source), methods.get("sft").task, section)
         assert not report.errors and report.rows == rows, (name, report.findings)
         assert report.rows_kept == rows, (name, [f.message for f in report.findings])
     mixed = DataSection(source=str(BAD / "mixed_types.jsonl"))
-    _, report, _ = doctor.examine(sources.load(mixed.source), "sft", mixed)
+    _, report, _ = doctor.examine(sources.load(mixed.source), methods.get("sft").task, mixed)
     assert [r["row"] for r in report.findings[0].rows] == [2, 4]
 
 
@@ -96,6 +98,8 @@ def test_enormous_row_loads_and_is_flagged(tmp_path, demo_model_dir):
     module.write(path, size_mb=5)
     section = DataSection(source=str(path))
     tok = AutoTokenizer.from_pretrained(demo_model_dir)
-    _, report, _ = doctor.examine(sources.load(str(path)), "sft", section, tokenizer=tok, max_length=1024)
+    _, report, _ = doctor.examine(
+        sources.load(str(path)), methods.get("sft").task, section, tokenizer=tok, max_length=1024
+    )
     overlong = [f for f in report.findings if f.code == "overlong"]
     assert overlong and overlong[0].rows == [1]

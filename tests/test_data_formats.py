@@ -6,6 +6,7 @@ import pytest
 from conftest import RECIPES, ROOT, read_summary, train
 
 from data import doctor, sources
+from trainers import methods
 from trainers.config import DataSection
 
 FORMATS = ROOT / "tests" / "fixtures" / "formats"
@@ -32,7 +33,7 @@ CASES = {  # file -> (expected format, method)
 
 def examine(name, method, **options):
     section = DataSection(source=str(FORMATS / name), eval_size=0, **options)
-    ds, report, _ = doctor.examine(sources.load(section.source), method, section)
+    ds, report, _ = doctor.examine(sources.load(section.source), methods.get(method).task, section)
     return ds, report
 
 

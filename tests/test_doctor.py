@@ -9,6 +9,7 @@ from transformers import AutoTokenizer
 from data import doctor, sources
 from data.__main__ import main as data_main
 from data.splits import load_for_run
+from trainers import methods
 from trainers.config import DataSection
 
 DOCTOR = ROOT / "tests" / "fixtures" / "doctor"
@@ -29,7 +30,7 @@ def _finding(report, code):
 def planted(demo_model_dir):
     tok = AutoTokenizer.from_pretrained(demo_model_dir)
     section = DataSection(source=str(DOCTOR / "doctor_planted.jsonl"), eval_source=str(DOCTOR / "doctor_eval.jsonl"))
-    *_, reports = load_for_run(section, "sft", tok, max_length=512)
+    *_, reports = load_for_run(section, methods.get("sft").task, tok, max_length=512)
     return reports
 
 
@@ -71,7 +72,7 @@ def test_doctor_finds_train_eval_leakage(planted):
 
 def test_doctor_finds_bad_preference_pairs():
     section = DataSection(source=str(DOCTOR / "doctor_pref_planted.jsonl"), eval_size=0)
-    _, report, _ = doctor.examine(sources.load(section.source), "dpo", section)
+    _, report, _ = doctor.examine(sources.load(section.source), methods.get("dpo").task, section)
     invalid = {r["row"]: r["reason"] for r in _finding(report, "invalid_rows").rows}
     assert {i: invalid[i] for i in (6, 13)} == {
         6: "has chosen identical to rejected",
@@ -82,9 +83,13 @@ def test_doctor_finds_bad_preference_pairs():
 
 def test_dedupe_and_strict_mode(demo_model_dir):
     source = str(DOCTOR / "doctor_planted.jsonl")
-    _, report, _ = doctor.examine(sources.load(source), "sft", DataSection(source=source, dedupe=True))
+    _, report, _ = doctor.examine(
+        sources.load(source), methods.get("sft").task, DataSection(source=source, dedupe=True)
+    )
     assert report.rows_kept == 40 - 7 - 4  # invalid rows and both kinds of duplicates removed
-    _, strict, _ = doctor.examine(sources.load(source), "sft", DataSection(source=source, drop_invalid=False))
+    _, strict, _ = doctor.examine(
+        sources.load(source), methods.get("sft").task, DataSection(source=source, drop_invalid=False)
+    )
     assert strict.errors and "data.drop_invalid: true" in strict.errors[0].message
 
 

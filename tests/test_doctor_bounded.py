@@ -6,6 +6,7 @@ import json
 from transformers import AutoTokenizer
 
 from data import doctor, sources
+from trainers import methods
 from trainers.config import DataSection
 
 
@@ -38,7 +39,9 @@ def test_a_huge_row_is_measured_on_a_bounded_prefix(tmp_path, demo_model_dir):
     tok = Recording(AutoTokenizer.from_pretrained(demo_model_dir))
     max_length = 128
     section = DataSection(source=str(path))
-    ds, report, _ = doctor.examine(sources.load(str(path)), "sft", section, "training", tok, max_length)
+    ds, report, _ = doctor.examine(
+        sources.load(str(path)), methods.get("sft").task, section, "training", tok, max_length
+    )
 
     assert tok.calls and tok.longest <= doctor.measure_limit(max_length) == 32 * max_length
     overlong = [f for f in report.findings if f.code == "overlong"]
@@ -52,7 +55,9 @@ def test_without_max_length_measuring_is_bounded_too(tmp_path, demo_model_dir):
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps({"text": "x " * (doctor.MEASURE_CHARS // 2 + 5000)}) + "\n")
     tok = Recording(AutoTokenizer.from_pretrained(demo_model_dir))
-    _, report, _ = doctor.examine(sources.load(str(path)), "sft", DataSection(source=str(path)), "training", tok, None)
+    _, report, _ = doctor.examine(
+        sources.load(str(path)), methods.get("sft").task, DataSection(source=str(path)), "training", tok, None
+    )
     assert tok.longest <= doctor.MEASURE_CHARS and report.tokens["capped_rows"] == 1
 
 
@@ -79,10 +84,12 @@ def test_rows_too_long_to_measure_are_clipped_without_changing_the_kept_tokens(t
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tok = AutoTokenizer.from_pretrained(demo_model_dir)
     section = DataSection(source=str(path), eval_size=0)
-    whole, _, _, info, _ = load_for_run(section, "sft", tok, max_length, None)  # the trainer keeps every token
+    whole, _, _, info, _ = load_for_run(
+        section, methods.get("sft").task, tok, max_length, None
+    )  # the trainer keeps every token
     assert "clipped_rows" not in info and sum(len(m["content"]) for m in whole[5]["messages"]) > 8 * limit
     for keep in ("start", "end"):
-        train, _, _, info, _ = load_for_run(section, "sft", tok, max_length, keep)
+        train, _, _, info, _ = load_for_run(section, methods.get("sft").task, tok, max_length, keep)
         assert "2 rows" in info["clipped_rows"], info
         for i in (3, 5):
             clipped = train[i]

@@ -11,6 +11,8 @@ import pytest
 import yaml
 from conftest import RECIPES
 
+from trainers import methods
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -210,5 +212,5 @@ def test_evaluation_scores_the_rows_the_arms_held_out(demo_model_dir):
     )
     tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path="demo-tiny"))
     sft_rows, _ = heldout_rows(cfg, tokenizer, 256)
-    _, arm_eval, *_ = load_for_run(DataSection(**plan(cfg)["sft"]["data"]), "sft", tokenizer, 256)
+    _, arm_eval, *_ = load_for_run(DataSection(**plan(cfg)["sft"]["data"]), methods.get("sft").task, tokenizer, 256)
     assert len(sft_rows) == 20 and sft_rows == list(arm_eval)  # seed 7 carve, not the default 42

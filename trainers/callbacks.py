@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import json
 import math
 import os
 import signal
@@ -12,26 +11,20 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from trainers.metrics_file import read_metrics
+from core.runfolder import RunFolder
 
 # Keys the trainer logs that are not per-step metrics.
 _SKIP = {"total_flos", "train_runtime", "train_samples_per_second", "train_steps_per_second"}
 
 
-def truncate_metrics(path: Path, last_step: int) -> int:
-    """Drop records logged after `last_step` (they will be logged again on resume); returns rows kept."""
-    if not path.exists():
+def truncate_metrics(folder: RunFolder, last_step: int) -> int:
+    """Drop records logged after `last_step` (they will be logged again on resume); returns rows kept.
+    The file is replaced atomically: a kill or a full disk mid-write leaves the old file, never half a file."""
+    if not folder.metrics_path.exists():
         return 0
-    kept = [row for row in read_metrics(path) if row.get("step", 0) <= last_step]
-    write_rows(path, kept)
+    kept = [row for row in folder.metrics() if row.get("step", 0) <= last_step]
+    folder.write_metrics(kept)
     return len(kept)
-
-
-def write_rows(path: Path, rows: list[dict]) -> None:
-    """Replace metrics.jsonl atomically: a kill or a full disk mid-write leaves the old file, never half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def rows_from_log_history(log_history: list[dict]) -> list[dict]:
@@ -47,8 +40,8 @@ def rows_from_log_history(log_history: list[dict]) -> list[dict]:
 class MetricsWriter(TrainerCallback):
     """Appends one JSON object per log event to metrics.jsonl, flushed, with tokens_per_second."""
 
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, folder: RunFolder):
+        self.folder = folder
         self._last_time = None
         self._last_tokens = None
 
@@ -78,17 +71,23 @@ class MetricsWriter(TrainerCallback):
             row["tokens_seen"] = tokens
             self._last_tokens, self._last_time = tokens, now
         row["time"] = round(time.time(), 3)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row) + "\n")
-            f.flush()
+        self.folder.append_metrics(row)
 
 
 class GracefulStop(TrainerCallback):
-    """On SIGTERM, save a checkpoint at the end of the current step and stop training."""
+    """On SIGTERM, save a checkpoint at the end of the current step and stop training.  The handler is installed
+    for a `with` block only and the previous one restored on every exit path (an exception included)."""
 
     def __init__(self):
         self.requested = False
+        self._previous = None
+
+    def __enter__(self) -> GracefulStop:
         self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGTERM, self._previous)
 
     def _handle(self, signum, frame):
         self.requested = True
@@ -99,13 +98,45 @@ class GracefulStop(TrainerCallback):
             control.should_training_stop = True
         return control
 
-    def on_train_end(self, args, state, control, **kwargs):
-        signal.signal(signal.SIGTERM, self._previous)
-
 
 # --- test-only fault injection ------------------------------------------------------------------------------
 TEST_FAULT_ENV = "STUDIO_TEST_DIE_AT"
+TEST_BARRIER_ENV = "STUDIO_TEST_BARRIER"
 SAVE_PHASES = ("torn", "weights", "state", "optimizer")
+
+
+class StepBarrier(TrainerCallback):
+    """TEST ONLY: once this process has finished global step `step` (its on_step_end and then that step's
+    logging, evaluation and checkpoint save), write `<folder>/reached-<step>` and block until the test creates
+    `<folder>/release-<step>` (polled every `poll_s`).  Blocks at the next step's start, or at the end of training
+    when `step` is the last one, so the test acts (SIGTERM, cancel, SIGKILL) at exactly that point on any machine
+    speed.  A run resumed past `step` never reaches it again, so it never blocks there."""
+
+    def __init__(self, folder: Path, step: int, poll_s: float = 0.05):
+        self.folder, self.step, self.poll_s = Path(folder), step, poll_s
+        self._armed = False
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            self._armed = True  # the trainer logs, evaluates and saves this step right after the callbacks
+
+    def _wait(self) -> None:
+        if not self._armed:
+            return
+        self._armed = False
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / f".reached-{self.step}.tmp"
+        tmp.write_text(str(os.getpid()))
+        os.replace(tmp, self.folder / f"reached-{self.step}")  # whole: the test reads the pid as soon as it exists
+        release = self.folder / f"release-{self.step}"
+        while not release.exists():
+            time.sleep(self.poll_s)  # a signal's Python handler (GracefulStop) still runs while this waits
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._wait()
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._wait()
 
 
 def install_test_faults(trainer) -> None:
@@ -116,7 +147,14 @@ def install_test_faults(trainer) -> None:
       weights    weights written, nothing else
       state      weights and trainer_state.json written, no optimizer/scheduler (another writer's order)
       optimizer  weights, optimizer and scheduler written, no RNG state and no trainer_state.json
-    Unset (always, outside tests) it does nothing."""
+    STUDIO_TEST_BARRIER="<folder>:<step>" adds a StepBarrier: the run pauses after <step> until the test
+    releases it.  Unset (always, outside tests) they do nothing."""
+    barrier = os.environ.get(TEST_BARRIER_ENV, "")
+    if barrier:
+        folder, _, step = barrier.rpartition(":")
+        if not folder or not step.isdigit():
+            raise ValueError(f"{TEST_BARRIER_ENV}: expected <folder>:<step>, got {barrier!r}")
+        trainer.add_callback(StepBarrier(Path(folder), int(step)))
     spec = os.environ.get(TEST_FAULT_ENV, "")
     if not spec.startswith("save:"):
         return

@@ -20,8 +20,9 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
+from trainers import methods
 
-METHODS = ("sft", "dpo")
+METHODS = tuple(methods.names())  # the method table (trainers/methods.py) is the one place a method exists
 
 
 @dataclass
@@ -101,13 +102,14 @@ class LaunchSection:
 class RunConfig:
     model: ModelSection
     data: DataSection
-    method: str = field(default="sft", metadata={"help": "Training method.", "choices": list(METHODS)})
+    method: str = field(default=METHODS[0], metadata={"help": "Training method.", "choices": list(METHODS)})
     peft: PeftSection = field(default_factory=PeftSection)
     init_from: str | None = field(
         default=None, metadata={"help": "Run folder or adapter (path or Hub id) to start from."}
     )
     training: dict[str, Any] = field(
-        default_factory=dict, metadata={"help": "Passed unchanged to SFTConfig/DPOConfig."}
+        default_factory=dict,
+        metadata={"help": "Passed unchanged to the method's TRL config (SFTConfig, DPOConfig, ...)."},
     )
     launch: LaunchSection = field(default_factory=LaunchSection)
 
@@ -131,8 +133,7 @@ TRAINING_DEFAULTS = {
         "report_to": "none",
         "seed": 42,
     },
-    "sft": {"max_length": 1024, "packing": True, "packing_strategy": "bfd"},
-    "dpo": {"max_length": 1024, "beta": 0.1, "learning_rate": 5.0e-6},
+    **{m.name: m.defaults for m in methods.METHODS.values()},
 }
 MAX_BATCH = 65536  # rows per device step / accumulation; anything above is a typo (e.g. 1e9)
 MAX_CONFIG_BYTES = 2**20  # a RunConfig is a small text file
@@ -478,7 +479,7 @@ def from_dict(raw: Any) -> RunConfig:
         if key not in known:
             hint = _suggest(str(key), known) or f": the top-level keys are {', '.join(known)}."
             raise ConfigError(f"Unknown key '{key}' in the config{hint if hint[0] == ':' else '.' + hint}")
-    method = raw.get("method", "sft")
+    method = raw.get("method", METHODS[0])
     if method not in METHODS:
         raise ConfigError(f"'method' must be one of {', '.join(METHODS)}; got {_kind(method)}.")
     for required in ("model", "data"):
@@ -492,7 +493,9 @@ def from_dict(raw: Any) -> RunConfig:
         raise ConfigError(f"'init_from' must be a run folder, adapter path or Hub id as text, got {_kind(init_from)}.")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
-        raise ConfigError(f"'training' must be a mapping of SFTConfig/DPOConfig options, e.g. {EXAMPLES['training']}.")
+        raise ConfigError(
+            f"'training' must be a mapping of {methods.get(method).config_name} options, e.g. {EXAMPLES['training']}."
+        )
     training = {**TRAINING_DEFAULTS["common"], **TRAINING_DEFAULTS[method], **training}
     validate_training(method, training)
     if sections["model"].quantization != "none" and sections["peft"].type == "none" and not init_from:
@@ -512,13 +515,7 @@ def from_dict(raw: Any) -> RunConfig:
 
 
 def trl_config_class(method: str):
-    if method == "dpo":
-        from trl import DPOConfig
-
-        return DPOConfig
-    from trl import SFTConfig
-
-    return SFTConfig
+    return methods.get(method).config_cls()
 
 
 RENAMED = {

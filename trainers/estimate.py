@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from core.errors import StudioError
+from trainers import methods
 from trainers.config import RunConfig
 
 TIERS_FILE = Path(__file__).resolve().parent.parent / "templates" / "hardware" / "spaces-2026-11.yaml"
@@ -126,7 +127,7 @@ def _runtime(cfg: RunConfig, gpu: bool) -> dict:
     if batch <= 0:
         raise EstimateError(f"training.per_device_train_batch_size must be at least 1, got {batch}.")
     seq = int(t.get("max_length") or 1024)
-    packed = cfg.method == "sft" and (
+    packed = methods.get(cfg.method).packs and (
         t.get("padding_free") or (t.get("packing") and t.get("packing_strategy", "bfd") != "wrapped")
     )
     flash = (cfg.model.attn_implementation or "").startswith("flash")
@@ -153,7 +154,7 @@ def memory(counts: dict, cfg: RunConfig, gpu: bool) -> dict:
         adapter = (trainable - s["magnitude_params"]) * pb + s["magnitude_params"] * 4
     grads = trainable * pb if full else adapter
     optimizer = 2 * (trainable * pb if full else adapter)  # AdamW exp_avg + exp_avg_sq in the parameter dtype
-    tokens = rt["micro"] * rt["seq"] * (2 if cfg.method == "dpo" else 1)  # DPO: chosen + rejected
+    tokens = rt["micro"] * rt["seq"] * methods.get(cfg.method).sequences_per_row  # DPO: chosen + rejected
     h, i, kv, layers = s["hidden"], s["intermediate"], s["kv_dim"], s["layers"]
     per_layer = ACT_H * h + ACT_I * i + ACT_KV * kv
     if not full:
@@ -210,7 +211,8 @@ def _doctor_stats(source: str, split: str, model: str, method: str, rows: int | 
 
     datasets.disable_progress_bars()
     tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path=model))
-    _, report, _ = doctor.examine(load(source, split), method, DataSection(source=source), tokenizer=tokenizer)
+    task = methods.get(method).task
+    _, report, _ = doctor.examine(load(source, split), task, DataSection(source=source), tokenizer=tokenizer)
     mean = report.tokens["mean"] if report.tokens else 0.0
     return {"rows": rows or report.rows_kept, "tokens_per_row": mean, "source": "data doctor"}
 
@@ -237,7 +239,7 @@ def flops_per_token(counts: dict, cfg: RunConfig, ckpt: bool) -> float:
     k = 6 if cfg.peft.type == "none" else 4
     adapter = 0 if cfg.peft.type == "none" else 6 * counts["trainable_params"]
     attn = 6 * counts["layers"] * int(cfg.training.get("max_length") or 1024) * counts["hidden"]
-    return (k + 2 * ckpt + 2 * (cfg.method == "dpo")) * n + adapter + attn
+    return (k + 2 * ckpt + 2 * methods.get(cfg.method).reference_forward) * n + adapter + attn
 
 
 def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> dict:
@@ -249,7 +251,7 @@ def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> d
     rt, data = gpu.pop("runtime"), data_stats(cfg, rows, tokens_per_row)
     seq = rt["seq"]
     per_row = min(data["tokens_per_row"], seq) if rt["packed"] else min(seq, data["tokens_per_row"] * 1.3)
-    epoch_tokens = data["rows"] * per_row * (2 if cfg.method == "dpo" else 1)
+    epoch_tokens = data["rows"] * per_row * methods.get(cfg.method).sequences_per_row
     out = {
         "method": cfg.method,
         "peft": cfg.peft.type,

@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 
+from data import formats
+
 
 @dataclass(frozen=True)
 class Method:
@@ -30,6 +32,33 @@ class Method:
     card_line: str = ""  # the model card's one-line description of the training
     experimental: bool = False  # TRL ships it under trl.experimental
     arm: bool = True  # can be an arm of a comparison
+    init_tags: tuple[str, ...] = ()  # extra card tags when it starts from a trained adapter (init_from)
+    init_line: str = ", starting from a previously trained adapter"  # the card's method line, with init_from
+    init_after: str = ""  # the card's "trained with X<init_after>" when it starts from a trained adapter
+    compare_data: str = "sft_data"  # the comparison config's key for this method's dataset
+
+    @property
+    def config_name(self) -> str:
+        return self.config_class.partition(":")[2]
+
+    @property
+    def trainer_name(self) -> str:
+        return self.trainer_class.partition(":")[2]
+
+    @property
+    def task(self) -> formats.Task:
+        """What the data layer needs to know of this method: its name, label, accepted kinds, and which method
+        trains on every other kind (for the hint when the data is of the wrong kind)."""
+        others = tuple((kind, m.name) for m in METHODS.values() for kind in m.data_kinds)
+        return formats.Task(self.name, self.label, self.data_kinds, others)
+
+    def truncation_side(self, training: dict) -> str | None:
+        """Which side of an overlong row the trainer keeps ("start" / "end"), or None when it keeps every token
+        (packing that splits or wraps long rows)."""
+        if self.packs:
+            keeps_all = training.get("packing") and training.get("packing_strategy", "bfd") in ("bfd_split", "wrapped")
+            return None if keeps_all else "start"
+        return "end" if training.get("truncation_mode") == "keep_end" else "start"
 
     def config_cls(self):
         return _load(self.config_class)
@@ -55,7 +84,7 @@ METHODS: dict[str, Method] = {
             config_class="trl:SFTConfig",
             trainer_class="trl:SFTTrainer",
             builder="trainers.sft",
-            data_kinds=("sft",),
+            data_kinds=(formats.INSTRUCTION,),
             defaults={"max_length": 1024, "packing": True, "packing_strategy": "bfd"},
             packs=True,
             card_tags=("sft",),
@@ -67,13 +96,17 @@ METHODS: dict[str, Method] = {
             config_class="trl:DPOConfig",
             trainer_class="trl:DPOTrainer",
             builder="trainers.dpo",
-            data_kinds=("preference",),
+            data_kinds=(formats.PREFERENCE,),
             defaults={"max_length": 1024, "beta": 0.1, "learning_rate": 5.0e-6},
             sequences_per_row=2,
             reference_forward=True,
             charted=("rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected"),
             card_tags=("dpo",),
             card_line="DPO",
+            init_tags=("sft",),
+            init_line=", starting from a previously trained SFT adapter (SFT→DPO)",
+            init_after=" after SFT",
+            compare_data="preference_data",
         ),
     )
 }
@@ -97,6 +130,11 @@ def get(name: str) -> Method:
         return METHODS[name]
     except KeyError:
         raise KeyError(f"unknown method {name!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def for_kind(kind: str) -> Method:
+    """The first method that trains on data of `kind` (evaluation scores held-out rows of each kind)."""
+    return next(m for m in METHODS.values() if kind in m.data_kinds)
 
 
 def names() -> list[str]:

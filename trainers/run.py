@@ -7,7 +7,6 @@ adapter/, checkpoints/.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -15,13 +14,25 @@ import resource
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from core import threads
 from core.errors import DISK_FULL, ConfigError, user_message
+from core.runfolder import RunFolder, RunSummary, read_json
+from data import doctor
+from data.splits import load_for_run
 from trainers import config as config_mod
-from trainers.metrics_file import read_metrics
+from trainers import methods, models
+from trainers.callbacks import (
+    GracefulStop,
+    MetricsWriter,
+    install_test_faults,
+    rows_from_log_history,
+    truncate_metrics,
+)
 
 log = logging.getLogger("trainers")
 # Decided at run time for this machine (not written into config.yaml); recorded in summary.json.
@@ -37,27 +48,10 @@ RUNTIME_KEYS = (
 
 def default_run_dir(config_path: Path) -> Path:
     """A run's own config.yaml re-runs in place (resuming); any other config gets a new folder."""
-    if config_path.name == "config.yaml" and (config_path.parent / "summary.json").exists():
+    if config_path.name == "config.yaml" and RunFolder(config_path.parent).is_run():
         return config_path.parent
-    from trainers.models import studio_home
-
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return studio_home() / "runs" / f"{config_path.stem}-{stamp}"
-
-
-def write_json(path: Path, data: dict) -> None:
-    if not is_main():  # one writer for every file of the run folder
-        return
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-    os.replace(tmp, path)  # atomic: readers never see half a summary
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return models.studio_home() / "runs" / f"{config_path.stem}-{stamp}"
 
 
 def process_rank() -> tuple[int, int]:
@@ -120,19 +114,17 @@ def run_dependency(config_path: Path) -> Path:
     import hashlib
     import subprocess
 
-    from trainers.models import studio_home
-
     if not config_path.is_file():
         raise ConfigError(f"init_from names {str(config_path)!r}, which does not exist.")
     digest = hashlib.sha256(config_path.read_bytes()).hexdigest()[:10]
-    dep_dir = studio_home() / "runs" / f"{config_path.stem}-{digest}"
-    if read_json(dep_dir / "summary.json").get("status") == "succeeded":
+    dep_dir = models.studio_home() / "runs" / f"{config_path.stem}-{digest}"
+    if RunFolder(dep_dir).summary().succeeded:
         log.info("init_from: reusing finished run %s", dep_dir)
         return dep_dir
     log.info("init_from: training %s first, into %s", config_path, dep_dir)
     cmd = [sys.executable, "-m", "trainers", "train", str(config_path), "--output-dir", str(dep_dir)]
     if subprocess.run(cmd, check=False).returncode != 0:
-        error = read_json(dep_dir / "summary.json").get("error", "see its train.log")
+        error = RunFolder(dep_dir).summary().error or "see its train.log"
         raise ConfigError(f"The init_from run {config_path.name} failed ({error}); fix it, then re-run.")
     return dep_dir
 
@@ -180,7 +172,7 @@ def one_packed_row_per_pass(cfg, args: dict) -> dict:
     )
     flash = (cfg.model.attn_implementation or "").startswith("flash")
     batch = int(args.get("per_device_train_batch_size", 8))
-    if cfg.method != "sft" or not padding_free or flash or batch == 1:
+    if not methods.get(cfg.method).packs or not padding_free or flash or batch == 1:
         return args
     args["per_device_train_batch_size"] = 1
     args["gradient_accumulation_steps"] = int(args.get("gradient_accumulation_steps", 1)) * batch
@@ -203,9 +195,9 @@ def _peak_memory(hw: dict) -> dict:
     return out
 
 
-def _last_logged(metrics_path: Path) -> dict:
+def _last_logged(folder: RunFolder) -> dict:
     """The last logged training step's metrics (not a merge of stale keys from earlier rows)."""
-    train_rows = [row for row in read_metrics(metrics_path) if "loss" in row]
+    train_rows = [row for row in folder.metrics() if "loss" in row]
     last = train_rows[-1] if train_rows else {}
     return {f"last_logged_{k}" if k == "step" else k: v for k, v in last.items() if k not in ("epoch", "time")}
 
@@ -337,7 +329,7 @@ def train_or_restore(trainer, last_ckpt: str | None, max_steps: int):
     return trainer.train(resume_from_checkpoint=last_ckpt)
 
 
-def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, metrics_path: Path, have_local: bool) -> dict:
+def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, folder: RunFolder, have_local: bool) -> dict:
     """With TRL's checkpoint push on: record the config beside the checkpoints and, when this run folder has
     no checkpoint (a fresh machine), fetch the last one from the Hub and rebuild metrics.jsonl from it."""
     from hub import checkpoints as hub_ckpt
@@ -352,172 +344,238 @@ def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, metrics_path: Path, hav
     fetched = hub_ckpt.fetch_last_checkpoint(repo, ckpt_dir, resolved)
     if not fetched:
         return {"repo": repo}
-    from trainers.callbacks import rows_from_log_history, write_rows
-
-    write_rows(metrics_path, rows_from_log_history(read_json(fetched / "trainer_state.json").get("log_history", [])))
+    folder.write_metrics(rows_from_log_history(read_json(fetched / "trainer_state.json").get("log_history", [])))
     return {"repo": repo, "fetched": str(fetched)}
 
 
 def truncation_side(cfg) -> str | None:
     """Which side of an overlong row the trainer keeps ("start" / "end"), or None when it keeps every token
-    (SFT packing that splits or wraps long rows)."""
-    t = cfg.training
-    if cfg.method == "sft":
-        keeps_all = t.get("packing") and t.get("packing_strategy", "bfd") in ("bfd_split", "wrapped")
-        return None if keeps_all else "start"
-    return "end" if t.get("truncation_mode") == "keep_end" else "start"
+    (SFT packing that splits or wraps long rows): the method table decides."""
+    return methods.get(cfg.method).truncation_side(cfg.training)
 
 
-def prepare_data(cfg, tokenizer, run_dir: Path):
+def prepare_data(cfg, tokenizer, folder: RunFolder):
     """Load + doctor the data; the doctor's report is saved in the run folder and logged."""
-    from data import doctor
-    from data.splits import load_for_run
-
     max_length = cfg.training.get("max_length")
     train_ds, eval_ds, form, info, reports = load_for_run(
-        cfg.data, cfg.method, tokenizer, max_length, truncation_side(cfg)
+        cfg.data, methods.get(cfg.method).task, tokenizer, max_length, truncation_side(cfg)
     )
-    write_json(run_dir / "data_report.json", {"reports": [r.to_dict() for r in reports]})
+    folder.write_json(RunFolder.DATA_REPORT, {"reports": [r.to_dict() for r in reports]})
     log.info("Data doctor:\n%s", doctor.render_text(reports))
     doctor.raise_on_errors(*reports)
     log.info("Data: %s", info)
     return train_ds, eval_ds, form, info
 
 
-def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
-    """Train; returns the summary. Raises on failure (the caller turns it into one user line)."""
-    from trainers import models
-    from trainers.callbacks import GracefulStop, MetricsWriter, install_test_faults, truncate_metrics
+# --- the phases of one run (torchtune's recipe phases: load, setup, train, save, cleanup) -----------------------
+@dataclass
+class Parts:
+    """What a run trains: the tokenizer, model, adapter config and data, loaded once."""
 
-    started = time.time()
+    tokenizer: Any
+    model_path: str
+    model: Any
+    peft_config: Any
+    init_source: str | None
+    train_ds: Any
+    eval_ds: Any
+    fmt: str
+    data_info: dict
+
+
+@dataclass
+class ResumePoint:
+    checkpoint: str | None  # the newest complete checkpoint (local or fetched), None for a fresh start
+    sync: dict  # checkpoint sync with the Hub: {} when off
+
+
+def resolve_config(config_path: str, overrides: list[str], folder: RunFolder):
+    """Phase 1: load and validate the config, train an init_from recipe first, write config.yaml (rank 0)."""
     cfg = config_mod.load(config_path, overrides)
     if cfg.init_from and cfg.init_from.endswith((".yaml", ".yml")):
         with main_first():  # trained once, by the main process; the others reuse the finished run
             cfg.init_from = str(run_dependency(Path(cfg.init_from).expanduser()))
     _absolute_paths(cfg)
     resolved = cfg.to_dict()
-    rank, world = process_rank()
-    if rank == 0:
-        _check_same_run(run_dir, resolved)
-        header = f"# Resolved run config, re-runnable as is:\n#   python -m trainers train {run_dir / 'config.yaml'}\n"
-        tmp = run_dir / "config.yaml.tmp"  # atomic: a full disk mid-write must not leave the run without its config
+    if is_main():
+        _check_same_run(folder.path, resolved)
+        header = f"# Resolved run config, re-runnable as is:\n#   python -m trainers train {folder.config_path}\n"
+        tmp = folder.path / "config.yaml.tmp"  # atomic: a full disk mid-write must not leave the run without its config
         config_mod.dump(cfg, tmp, header)
-        os.replace(tmp, run_dir / "config.yaml")
+        os.replace(tmp, folder.config_path)
+    return cfg, resolved
 
+
+def start_summary(cfg, folder: RunFolder) -> tuple[dict, RunSummary]:
+    """The machine this run trains on (hardware, CPU threads), recorded in a "running" summary.json."""
     hw = models.hardware()
     cpu = threads.configure()
-    summary_path = run_dir / "summary.json"
-    summary = {
-        "status": "running",
-        "method": cfg.method,
-        "model": cfg.model.name_or_path,
-        "pid": os.getpid(),
-        "started_at": datetime.now(UTC).isoformat(),
-        "hardware": hw,
-        "cpu_threads": cpu,
-        "processes": world,
-        "launch_profile": cfg.launch.profile,
-    }
-    write_json(summary_path, summary)
-    log.info("Run folder: %s", run_dir)
+    summary = RunSummary(
+        {
+            "status": "running",
+            "method": cfg.method,
+            "model": cfg.model.name_or_path,
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(),
+            "hardware": hw,
+            "cpu_threads": cpu,
+            "processes": process_rank()[1],
+            "launch_profile": cfg.launch.profile,
+        }
+    )
+    folder.write_summary(summary)
+    log.info("Run folder: %s", folder.path)
     log.info("Hardware: %s", hw)
     log.info("CPU threads: %s (%s; OpenMP wait policy %s)", cpu["threads"], cpu["source"], cpu["wait_policy"])
+    return hw, summary
 
-    with main_first():  # downloads and the datasets cache are built once
+
+def load_parts(cfg, hw: dict, folder: RunFolder) -> Parts:
+    """Phase 2: tokenizer and data (the main process first: downloads and the datasets cache are built once),
+    then the model, its adapter config or the init_from adapter."""
+    with main_first():
         tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
-        train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, run_dir)
-    model = models.load_model(cfg.model, hw, model_path, full_finetune=cfg.peft.type == "none")
+        train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, folder)
+    full = cfg.peft.type == "none"
+    model = models.load_model(cfg.model, hw, model_path, full_finetune=full)
     peft_cfg = models.peft_config(cfg.peft)
     init_source = None
     if cfg.init_from:
-        model, init_source = models.apply_init_from(model, cfg.init_from, full_finetune=cfg.peft.type == "none")
+        model, init_source = models.apply_init_from(model, cfg.init_from, full_finetune=full)
         peft_cfg = None  # the starting adapter's own config is trained further
         log.info("Starting from adapter %s", init_source)
+    return Parts(tokenizer, model_path, model, peft_cfg, init_source, train_ds, eval_ds, fmt, data_info)
 
-    args = runtime_training_args(cfg, hw, run_dir, eval_ds is not None)
-    for key, value in tracking_env(args.get("report_to"), run_dir).items():
-        if key == "WANDB_MODE":
-            os.environ.setdefault(key, value)  # the user's own choice wins
+
+@contextlib.contextmanager
+def scoped_environ(changes: dict, keep_existing: tuple[str, ...] = ()):
+    """Set environment variables for the block and put back the previous values on every exit path; a name in
+    `keep_existing` keeps a value the user already set."""
+    previous = {key: os.environ.get(key) for key in changes}
+    for key, value in changes.items():
+        if key in keep_existing:
+            os.environ.setdefault(key, value)
         else:
-            os.environ[key] = value  # this run's folder
-    metrics_path = run_dir / "metrics.jsonl"
-    stopper = GracefulStop()
-    callbacks = [MetricsWriter(metrics_path), stopper]
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def resume_point(cfg, args: dict, resolved: dict, folder: RunFolder) -> ResumePoint:
+    """Phase 4: the newest complete checkpoint (or one fetched from the Hub); metrics.jsonl is cut to its step,
+    or removed for a fresh start, so no step is logged twice."""
     ckpt_dir = Path(args["output_dir"])
     need_optimizer = not args.get("save_only_model")
     with main_first():  # the main process sets incomplete checkpoints aside and fetches a synced one first
-        last_ckpt = last_complete_checkpoint(ckpt_dir, need_optimizer, set_aside=rank == 0)
-        sync = checkpoint_sync(cfg, ckpt_dir, resolved, metrics_path, have_local=bool(last_ckpt))
+        last_ckpt = last_complete_checkpoint(ckpt_dir, need_optimizer, set_aside=is_main())
+        sync = checkpoint_sync(cfg, ckpt_dir, resolved, folder, have_local=bool(last_ckpt))
     if sync.get("fetched"):
         last_ckpt = sync["fetched"]
     if last_ckpt:
         step = read_json(Path(last_ckpt) / "trainer_state.json").get("global_step", 0)
-        if rank == 0:
-            truncate_metrics(metrics_path, step)
+        if is_main():
+            truncate_metrics(folder, step)
         log.info("Resuming from %s (step %s)", last_ckpt, step)
-    elif metrics_path.exists() and rank == 0:
-        metrics_path.unlink()
+    elif folder.metrics_path.exists() and is_main():
+        folder.metrics_path.unlink()
+    return ResumePoint(last_ckpt, sync)
 
-    builder = importlib.import_module(f"trainers.{cfg.method}")
-    trainer, plan = builder.build(model, tokenizer, args, train_ds, eval_ds, fmt, peft_cfg, callbacks)
-    install_test_faults(trainer)  # test-only; a no-op unless STUDIO_TEST_DIE_AT is set
-    counts = models.parameter_counts(trainer.model)
-    log.info("Loss mask: %s; parameters: %s", plan["loss_mask"], counts)
-    runtime = {k: args[k] for k in RUNTIME_KEYS if k in args}
-    summary.update(
-        {
-            "data": data_info,
-            **plan,
-            **counts,
-            "init_from": init_source,
-            "model_path": model_path,
-            "runtime_training": runtime,
-            **({"checkpoint_sync": sync} if sync else {}),
-        }
+
+def build(method: methods.Method, parts: Parts, args: dict, callbacks: list):
+    """Phase 5: the method's TRL trainer (its builder module), with the test-only fault hooks when asked."""
+    trainer, plan = method.build_module().build(
+        parts.model, parts.tokenizer, args, parts.train_ds, parts.eval_ds, parts.fmt, parts.peft_config, callbacks
     )
-    write_json(summary_path, summary)
+    install_test_faults(trainer)  # test-only; a no-op unless STUDIO_TEST_DIE_AT / STUDIO_TEST_BARRIER is set
+    return trainer, plan
 
-    eval_before = None
-    if eval_ds is not None and not last_ckpt:
-        eval_before = trainer.evaluate()
-    result = train_or_restore(trainer, last_ckpt, int(args.get("max_steps") or -1))
-    if stopper.requested:
-        summary.update(status="cancelled", global_step=trainer.state.global_step)
-        summary.update(wall_time_s=round(time.time() - started, 2), **_peak_memory(hw))
-        write_json(summary_path, summary)
-        log.info("Stopped on request after step %s; checkpoint saved.", trainer.state.global_step)
-        return summary
-    eval_after = trainer.evaluate() if eval_ds is not None else None
 
-    adapter_dir = run_dir / "adapter"
+def save(trainer, tokenizer, folder: RunFolder) -> None:
+    """Phase 7: the trained adapter (or full model) and the tokenizer into adapter/."""
+    adapter_dir = folder.adapter_path
     sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
     if hasattr(trainer.model, "peft_config") and not sharded:
-        if rank == 0:  # DPO from an adapter also holds TRL's frozen "ref" copy: save only the trained one
+        if is_main():  # DPO from an adapter also holds TRL's frozen "ref" copy: save only the trained one
             trainer.model.save_pretrained(adapter_dir, selected_adapters=["default"])
     else:  # full weights, or shards that every rank must help gather: the Trainer saves on the main process
         trainer.save_model(str(adapter_dir))
-    if rank == 0:
+    if is_main():
         tokenizer.save_pretrained(adapter_dir)
 
-    final = {**_last_logged(metrics_path), **result.metrics}  # train_runtime, train_loss, ... of this run
-    if eval_before is None and last_ckpt:  # resumed: the first attempt logged it at step 0
-        eval_before = next((r for r in read_metrics(metrics_path) if r.get("step") == 0 and "eval_loss" in r), None)
+
+def final_metrics(folder: RunFolder, result, resumed: bool, eval_before: dict | None, eval_after: dict | None):
+    final = {**_last_logged(folder), **result.metrics}  # train_runtime, train_loss, ... of this run
+    if eval_before is None and resumed:  # resumed: the first attempt logged it at step 0
+        eval_before = next((r for r in folder.metrics() if r.get("step") == 0 and "eval_loss" in r), None)
     if eval_before:
         final["eval_loss_before"] = eval_before.get("eval_loss")
     if eval_after:
         final.update(eval_after)
-    summary.update(
+    return final
+
+
+def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
+    """Train; returns the summary. Raises on failure (the caller turns it into one user line).
+    Phases: resolve config, load parts, runtime args, resume point, build, train/evaluate, save, summarise.
+    The environment changes (tracking) and the SIGTERM handler are scoped: restored on every exit path."""
+    started = time.time()
+    folder = RunFolder(run_dir)
+    cfg, resolved = resolve_config(config_path, overrides, folder)
+    method = methods.get(cfg.method)
+    hw, summary = start_summary(cfg, folder)
+    parts = load_parts(cfg, hw, folder)
+    args = runtime_training_args(cfg, hw, folder.path, parts.eval_ds is not None)
+
+    with scoped_environ(tracking_env(args.get("report_to"), folder.path), keep_existing=("WANDB_MODE",)):
+        resume = resume_point(cfg, args, resolved, folder)
+        stopper = GracefulStop()
+        with stopper:  # SIGTERM -> checkpoint and stop, from the trainer's build to the end of training
+            trainer, plan = build(method, parts, args, [MetricsWriter(folder), stopper])
+            counts = models.parameter_counts(trainer.model)
+            log.info("Loss mask: %s; parameters: %s", plan["loss_mask"], counts)
+            summary.update(
+                {
+                    "data": parts.data_info,
+                    **plan,
+                    **counts,
+                    "init_from": parts.init_source,
+                    "model_path": parts.model_path,
+                    "runtime_training": {k: args[k] for k in RUNTIME_KEYS if k in args},
+                    **({"checkpoint_sync": resume.sync} if resume.sync else {}),
+                }
+            )
+            folder.write_summary(summary)
+            eval_before = None
+            if parts.eval_ds is not None and not resume.checkpoint:
+                eval_before = trainer.evaluate()
+            result = train_or_restore(trainer, resume.checkpoint, int(args.get("max_steps") or -1))
+        if stopper.requested:
+            summary.update(status="cancelled", global_step=trainer.state.global_step)
+            summary.update(wall_time_s=round(time.time() - started, 2), **_peak_memory(hw))
+            folder.write_summary(summary)
+            log.info("Stopped on request after step %s; checkpoint saved.", trainer.state.global_step)
+            return summary.to_dict()
+        eval_after = trainer.evaluate() if parts.eval_ds is not None else None
+        save(trainer, parts.tokenizer, folder)
+
+    summary.update(  # phase 8: summarise
         status="succeeded",
         finished_at=datetime.now(UTC).isoformat(),
         global_step=trainer.state.global_step,
-        final_metrics=final,
+        final_metrics=final_metrics(folder, result, bool(resume.checkpoint), eval_before, eval_after),
         tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
         wall_time_s=round(time.time() - started, 2),
         **_peak_memory(hw),
     )
-    write_json(summary_path, summary)
+    folder.write_summary(summary)
     log.info("Done: %s", {k: summary[k] for k in ("global_step", "wall_time_s", "tokens_seen")})
-    return summary
+    return summary.to_dict()
 
 
 # What a failed run leaves that is worth keeping; a folder with nothing else is removed (see main).
@@ -555,14 +613,14 @@ def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
         with contextlib.suppress(OSError, ValueError):  # the disk may be full: the sentence still reaches stderr
             handler.stream.write(traceback.format_exc() + f"error: {message}\n")
             handler.flush()
-        summary_path = run_dir / "summary.json"
-        summary = read_json(summary_path)
-        if summary.get("status") != "succeeded":
+        folder = RunFolder(run_dir)
+        summary = folder.summary()
+        if not summary.succeeded:
             summary.update(
                 status="failed", error=message, exit_reason="disk_full" if message == DISK_FULL else type(exc).__name__
             )
             with contextlib.suppress(OSError):
-                write_json(summary_path, summary)
+                folder.write_summary(summary)
         print(f"error: {message}", file=sys.stderr)
         return 130 if isinstance(exc, KeyboardInterrupt) else 2
     finally:
