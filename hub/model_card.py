@@ -8,7 +8,6 @@ description, so neither the server's paths nor the run ids of local folders are 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
