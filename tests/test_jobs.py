@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import RECIPES, ROOT, read_metrics
+from helpers import StepBarrier
 
 from jobs.api import JobError, JobQueue
 from jobs.runner import Worker, alive
@@ -54,15 +55,24 @@ def test_five_runs_complete_in_submission_order(home):
     assert all(len(read_metrics(r.run_dir)) >= 2 for r in runs)
 
 
-def test_cancel_mid_run_keeps_the_last_checkpoint(home):
+def started(queue, run_id):
+    return lambda: queue.get(run_id, "local").status in ("queued", "running")
+
+
+def test_cancel_mid_run_keeps_the_last_checkpoint(home, tmp_path, monkeypatch):
     queue = JobQueue(home)
+    barrier = StepBarrier(tmp_path / "barrier", 40)  # the child pauses after step 40 and its checkpoint
+    for name, value in barrier.env.items():
+        monkeypatch.setenv(name, value)
     run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=LONG)
     worker = Worker(home, poll_s=0.1, grace_s=30)
     stop, thread = background(worker)
     run_dir = Path(queue.get(run_id, "local").run_dir)
-    assert wait_for(lambda: (run_dir / "checkpoints" / "checkpoint-40" / "trainer_state.json").exists())
-    pid = queue.get(run_id, "local").pid
-    assert queue.cancel(run_id, "local") == "cancelling"
+    pid = barrier.wait(running=started(queue, run_id))
+    assert (run_dir / "checkpoints" / "checkpoint-40" / "trainer_state.json").exists()
+    assert queue.get(run_id, "local").pid == pid
+    assert queue.cancel(run_id, "local") == "cancelling"  # SIGTERM while paused: stop at the end of the next step
+    barrier.release()
     assert wait_for(lambda: queue.get(run_id, "local").status == "cancelled", timeout=60)
     stop.set()
     thread.join()
@@ -71,19 +81,24 @@ def test_cancel_mid_run_keeps_the_last_checkpoint(home):
         os.killpg(pid, 0)  # the whole process group is gone
     checkpoints = sorted((run_dir / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
     last = checkpoints[-1]
+    assert [p.name for p in checkpoints[-2:]] == ["checkpoint-40", "checkpoint-41"]  # saved on the way out
     assert (last / "adapter_model.safetensors").exists() and (last / "trainer_state.json").exists()
     assert queue.summary(run_id, "local")["status"] == "cancelled"
     assert queue.resume(run_id, "local") == "queued"
 
 
-def test_sigkilled_trainer_is_reported_as_killed(home):
+def test_sigkilled_trainer_is_reported_as_killed(home, tmp_path, monkeypatch):
     queue = JobQueue(home)
+    barrier = StepBarrier(tmp_path / "barrier", 10)  # mid-run: after the first logged step, before step 400
+    for name, value in barrier.env.items():
+        monkeypatch.setenv(name, value)
     run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=LONG)
     worker = Worker(home, poll_s=0.1)
     stop, thread = background(worker)
     run_dir = Path(queue.get(run_id, "local").run_dir)
-    assert wait_for(lambda: (run_dir / "metrics.jsonl").exists())
-    os.kill(queue.get(run_id, "local").pid, signal.SIGKILL)
+    pid = barrier.wait(running=started(queue, run_id))
+    assert (run_dir / "metrics.jsonl").exists() and queue.get(run_id, "local").pid == pid
+    os.kill(pid, signal.SIGKILL)
     assert wait_for(lambda: queue.get(run_id, "local").status == "failed", timeout=30)
     stop.set()
     thread.join()
@@ -97,7 +112,8 @@ def test_restarted_worker_resumes_an_interrupted_run(home):
         RECIPES / "demo-sft.yaml",
         overrides=LONG[:2] + ["training.max_steps=200", "training.save_steps=40", "training.logging_steps=10"],
     )
-    env = {**os.environ, "STUDIO_HOME": str(home)}
+    barrier = StepBarrier(home.parent / "barrier", 80)  # the first worker's child pauses after checkpoint-80
+    env = {**os.environ, "STUDIO_HOME": str(home), **barrier.env}
     old = subprocess.Popen(
         [sys.executable, "-m", "jobs", "worker"],
         cwd=ROOT,
@@ -107,8 +123,9 @@ def test_restarted_worker_resumes_an_interrupted_run(home):
         start_new_session=True,
     )
     run_dir = Path(queue.get(run_id, "local").run_dir) if queue.get(run_id, "local").run_dir else None
-    assert wait_for(lambda: (run_dir / "checkpoints" / "checkpoint-80" / "trainer_state.json").exists())
-    child = queue.get(run_id, "local").pid
+    child = barrier.wait(running=lambda: old.poll() is None and started(queue, run_id)())
+    assert (run_dir / "checkpoints" / "checkpoint-80" / "trainer_state.json").exists()
+    assert queue.get(run_id, "local").pid == child
     os.killpg(old.pid, signal.SIGKILL)  # the app dies ...
     os.killpg(child, signal.SIGKILL)  # ... and so does its trainer (a Space restart)
     old.wait()

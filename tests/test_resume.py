@@ -1,12 +1,12 @@
-"""A run killed with SIGKILL after a checkpoint resumes on re-run, with no duplicated metrics."""
+"""A run killed with SIGKILL right after a checkpoint resumes on re-run, with no duplicated metrics."""
 
 import os
 import signal
 import subprocess
 import sys
-import time
 
 from conftest import RECIPES, ROOT, read_metrics, read_summary, train
+from helpers import StepBarrier
 
 
 def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path, demo_model_dir):
@@ -26,20 +26,24 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path, demo_model_dir
         "--set",
         "training.logging_steps=10",
     ]
+    barrier = StepBarrier(tmp_path / "barrier", 80)  # paused after step 80's log line and checkpoint
     proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "STUDIO_QUIET": "1"}
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "STUDIO_QUIET": "1", **barrier.env},
     )
+    try:
+        assert barrier.wait(running=lambda: proc.poll() is None) == proc.pid
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     state = run_dir / "checkpoints" / "checkpoint-80" / "trainer_state.json"
-    deadline = time.time() + 240
-    while not state.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
     assert state.exists(), "no checkpoint before the kill"
     assert read_summary(run_dir)["status"] == "running"  # killed: nobody wrote an end state
     killed_at = max(r["step"] for r in read_metrics(run_dir))
-    assert killed_at < 300
+    assert killed_at == 80 < 300
 
     # Re-running the run's own config.yaml resumes in place (no --output-dir).
     assert train(run_dir / "config.yaml", None) == 0
@@ -47,7 +51,7 @@ def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path, demo_model_dir
     assert summary["status"] == "succeeded" and summary["global_step"] == 300
     log = (run_dir / "train.log").read_text()
     resumed = int(log.split("Resuming from ")[1].split("(step ")[1].split(")")[0])
-    assert resumed >= 80 and resumed % 40 == 0
+    assert resumed == 80  # the last checkpoint before the kill
     steps = [r["step"] for r in read_metrics(run_dir) if "loss" in r]
     assert steps == sorted(set(steps)), "duplicated or out-of-order steps"
     assert steps == list(range(10, 301, 10))
