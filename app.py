@@ -4,8 +4,7 @@
 
 Builds the page from ui/* and starts the run worker in a background thread; training itself always
 runs in child processes (`python -m trainers train`), never inside a request.  Scripts can drive it
-with gradio_client: /submit_run, /run_status, /cancel_run, /check_data, /build_config, /estimate, /compare,
-/start_comparison, /comparison_status.
+with gradio_client; every endpoint name is in ui/api_names.py (/submit_run, /run_status, /playground_reply, ...).
 """
 
 from __future__ import annotations
@@ -15,7 +14,8 @@ import threading
 
 import gradio as gr
 
-from ui import auth, compare_tab, data_tab, playground_tab, runs_tab, train_tab
+from jobs import status
+from ui import api_names, auth, compare_tab, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
 from ui.handlers import handler
 
@@ -29,16 +29,16 @@ def _api(ctx: AppContext):
     @handler("see your runs")
     def run_status(user, run_id: str) -> dict:
         """Status, progress, ETA and the latest metrics of one of your runs."""
-        return runs_tab.run_status(ctx, run_id.strip(), user.owner)
+        return status.run_status(ctx.queue, run_id.strip(), user.owner)
 
     @handler("cancel runs")
     def cancel_run(user, run_id: str) -> str:
         """Cancel one of your runs (it saves a checkpoint first); returns the new state."""
         return ctx.queue.cancel(run_id.strip(), user.owner)
 
-    gr.api(submit_run, api_name="submit_run")
-    gr.api(run_status, api_name="run_status")
-    gr.api(cancel_run, api_name="cancel_run")
+    gr.api(submit_run, api_name=api_names.SUBMIT_RUN)
+    gr.api(run_status, api_name=api_names.RUN_STATUS)
+    gr.api(cancel_run, api_name=api_names.CANCEL_RUN)
 
 
 def build(ctx: AppContext | None = None) -> gr.Blocks:
@@ -81,8 +81,13 @@ def make_context() -> AppContext:
     return AppContext(home=worker.home, worker=worker)
 
 
-if __name__ == "__main__":
+def main(argv: list[str] | None = None) -> None:
+    """Start the worker thread and serve the app (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, default 127.0.0.1:7860)."""
+    import argparse
+
     from core import threads
+
+    argparse.ArgumentParser(prog="studio app", description=main.__doc__).parse_args(argv)
 
     threads.configure(threads.app_share())  # the app's own torch threads: its share, waiting passively
     context = make_context()
@@ -91,3 +96,7 @@ if __name__ == "__main__":
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
     )
+
+
+if __name__ == "__main__":
+    main()

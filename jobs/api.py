@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from core.errors import StudioError
-from jobs import access, monitor
+from jobs import access, chain, monitor
 from jobs.runner import Worker, signal_group, studio_home
 from jobs.store import FINAL, Run, Store, new_run_id
 
@@ -62,6 +62,10 @@ class JobQueue:
         if token and self.worker is not None:
             self.worker.tokens[run_id] = token
         return self.store.add(owner, name or Path(str(config)).stem, str(run_dir), run_id, needs_token=bool(token))
+
+    def submit_chain(self, docs: list[dict], owner: str = "local", token: str | None = None) -> list[str]:
+        """Queue several RunConfig mappings, all checked first; `init_from: previous` names the run before."""
+        return chain.submit_chain(self, docs, owner, token)
 
     def provide_token(self, owner: str, token: str | None) -> list[str]:
         """The owner is here again with their token: their runs waiting for it (after a restart) are requeued."""

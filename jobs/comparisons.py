@@ -32,11 +32,13 @@ from core.errors import StudioError
 from jobs import access
 from jobs.childenv import child_env
 from jobs.runner import alive
+from jobs.status import run_status
 from jobs.store import FINAL, new_run_id
+from trainers import methods
 
 ROOT = Path(__file__).resolve().parent.parent
-ARM_LABELS = {"sft": "SFT", "dpo": "DPO", "sft_dpo": "SFT→DPO"}
-ARM_ORDER = ("sft", "dpo", "sft_dpo")
+ARM_LABELS = methods.arms()  # {arm: label}: every method that can be an arm, then the chains (SFT→DPO)
+ARM_ORDER = tuple(ARM_LABELS)
 DATA_SECTIONS = ("data", "sft_data", "preference_data")
 IMAGE_LINE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
 ID_PATTERN = re.compile(r"[0-9A-Za-z][\w-]{0,80}")
@@ -92,7 +94,7 @@ def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
         raw["existing"] = {name: ctx.queue.get(run_id, owner).run_dir for name, run_id in existing_ids.items()}
     cfg = compare.validate(raw)
     if not cfg["arms"] and not existing_ids:
-        raise StudioError("Choose at least one arm (SFT, DPO or SFT→DPO) or add an existing run.")
+        raise StudioError(f"Choose at least one arm ({_either(ARM_LABELS.values())}) or add an existing run.")
     runs = compare.plan(cfg)
     access.check_comparison(cfg, owner, ctx.home, ctx.queue.store)  # shared Space: only the user's own paths
     access.check_config([{**run, "init_from": None} for run in runs.values()], owner, ctx.home, ctx.queue.store)
@@ -113,8 +115,8 @@ def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
             if arm not in runs:
                 continue
             mapping = dict(runs[arm])
-            if mapping.get("init_from") == "sft":
-                mapping["init_from"] = run_dirs["sft"]
+            if mapping.get("init_from") in run_dirs:  # a chain's later stage starts from its earlier arm
+                mapping["init_from"] = run_dirs[mapping["init_from"]]
             run_ids[arm] = ctx.queue.submit(mapping, owner=owner, token=token, name=f"compare-{comparison_id}-{arm}")
             run_dirs[arm] = ctx.queue.get(run_ids[arm], owner).run_dir
         _write_json(folder / "arms.json", run_dirs)
@@ -127,6 +129,11 @@ def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
         shutil.rmtree(folder, ignore_errors=True)
         raise
     return {"comparison_id": comparison_id, "runs": run_ids}
+
+
+def _either(labels) -> str:
+    labels = list(labels)
+    return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -193,10 +200,8 @@ def _summary(run_dir: str | Path) -> dict:
 
 
 def _queued_state(ctx, run_id: str, owner: str) -> dict:
-    from ui.runs_tab import run_status
-
     try:
-        state = run_status(ctx, run_id, owner)
+        state = run_status(ctx.queue, run_id, owner)
     except StudioError:
         return {"run_id": run_id, "status": "deleted", "error": "This run was deleted on the Runs tab."}
     keys = ("status", "error", "step", "max_steps")
@@ -218,8 +223,9 @@ def arm_states(ctx, folder: Path, meta: dict, owner: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for arm, run_dir in arms.items():
         label = ARM_LABELS.get(arm, arm)
-        if arm == "sft" and chosen and "sft" not in chosen:
-            label += " (first stage of SFT→DPO)"
+        chains = [c for c in chosen if c in ARM_LABELS and arm in methods.stages(c)[:-1]]
+        if chosen and arm not in chosen and chains:
+            label += f" (first stage of {ARM_LABELS[chains[0]]})"
         if arm in run_ids:
             entry = _queued_state(ctx, run_ids[arm], owner)
             entry["finished"] = entry["status"] in FINAL + ("deleted",)
@@ -299,12 +305,17 @@ def comparison_status(ctx, comparison_id: str, owner: str | None, token: str | N
     """Each arm's state; once every arm is finished, launches the report child (once); the report when ready."""
     folder, meta = comparison_folder(ctx, comparison_id, owner)
     arms = arm_states(ctx, folder, meta, owner)
-    sft, sft_dpo = arms.get("sft") or {}, arms.get("sft_dpo") or {}
-    if sft.get("status") in ("failed", "cancelled", "deleted") and sft_dpo.get("status") in ("queued", "interrupted"):
-        with contextlib.suppress(StudioError):  # it would start from an SFT adapter that will never exist
-            ctx.queue.cancel(sft_dpo["run_id"], owner)
-            sft_dpo.update(status="cancelled", error="Not run: the SFT arm it starts from did not succeed.")
-            sft_dpo["finished"] = True
+    for arm, entry in arms.items():  # a chain whose earlier stage failed would start from an adapter never made
+        first = (arms.get(methods.stages(arm)[0]) or {}) if arm in ARM_LABELS and len(methods.stages(arm)) > 1 else {}
+        if first.get("status") in ("failed", "cancelled", "deleted") and entry.get("status") in (
+            "queued",
+            "interrupted",
+        ):
+            with contextlib.suppress(StudioError):
+                ctx.queue.cancel(entry["run_id"], owner)
+                label = ARM_LABELS[methods.stages(arm)[0]]
+                entry.update(status="cancelled", error=f"Not run: the {label} arm it starts from did not succeed.")
+                entry["finished"] = True
     finished = all(a["finished"] for a in arms.values())
     state, error = report_state(folder)
     if state == "waiting" and finished:

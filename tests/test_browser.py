@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ui import api_names
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -186,11 +188,13 @@ def test_start_a_run_in_the_browser_and_watch_its_loss_curve(playwright_api, stu
             assert run_box.input_value() == run_id
 
             def progressed():
-                state = client.predict(run_id, api_name="/run_status")
+                state = client.predict(run_id, api_name="/" + api_names.RUN_STATUS)
                 return state if state["step"] >= 2 * LOGGING_STEPS else None
 
             state = _wait(progressed, 75, every=1.0)
-            assert state, f"the run did not log two points: {client.predict(run_id, api_name='/run_status')}"
+            assert state, (
+                f"the run did not log two points: {client.predict(run_id, api_name='/' + api_names.RUN_STATUS)}"
+            )
             assert state["status"] in ("running", "succeeded") and state["max_steps"] == MAX_STEPS, state
             assert state["latest"]["loss"] > 0 and 0 < state["progress"] <= 1, state
             drawn = _wait(lambda: _train_line(_loss_plot(page)), 20)
@@ -210,7 +214,7 @@ def test_start_a_run_in_the_browser_and_watch_its_loss_curve(playwright_api, stu
             browser.close()
 
     assert not problems, problems
-    after = client.predict(run_id, api_name="/run_status")
+    after = client.predict(run_id, api_name="/" + api_names.RUN_STATUS)
     assert after["step"] >= state["step"] and after["status"] in ("running", "succeeded"), after
     # The live plot (the run started while the page was open) has numeric axes and a visible train line.
     assert _renders_correctly(live), f"Loss plot wrong while the run trains: {live['axes']}, {_train_line(live)}"

@@ -15,7 +15,7 @@ from core.errors import StudioError
 from evaluation import compare
 from jobs import comparisons
 from jobs.runner import Worker
-from ui import compare_tab
+from ui import api_names, compare_tab
 from ui.context import DEMO_DPO, DEMO_SFT, AppContext
 
 DEMO = (RECIPES / "demo-compare.yaml").read_text()
@@ -31,9 +31,10 @@ def run_config(ctx, run_id):
 
 
 def form(arms, one_dataset=False, existing=""):
-    return compare_tab.fields_to_yaml(
-        "demo-tiny", str(DEMO_SFT), str(DEMO_DPO), one_dataset, arms, 8, 4, 5e-3, 6e-4, 128, existing
-    )
+    rates = {"sft": 5e-3, "dpo": 6e-4}
+    return compare_tab.CompareForm(
+        "demo-tiny", str(DEMO_SFT), str(DEMO_DPO), one_dataset, arms, 8, 4, rates, 128, existing
+    ).to_yaml()
 
 
 def test_start_queues_every_arm_on_the_same_base_peft_and_seed(ctx):
@@ -145,7 +146,7 @@ def test_a_failed_sft_arm_cancels_its_dpo_stage_and_does_not_block_the_report(ct
 def test_the_app_exposes_the_comparison_endpoints(ctx):
     demo = app.build(ctx)
     names = {fn.api_name for fn in demo.fns.values()}
-    assert {"start_comparison", "comparison_status"} <= names
+    assert {api_names.START_COMPARISON, api_names.COMPARISON_STATUS} <= names
 
 
 def test_report_is_built_by_a_child_and_rendered_in_the_tab(ctx, sft_then_dpo, tmp_path):

@@ -27,6 +27,7 @@ import yaml
 from conftest import PLANTED_TOKEN, ROOT
 
 from jobs import access
+from ui import api_names
 
 CLIENT_SECRET = "oauth-client-secret-of-the-space"
 ALICE_TOKEN = "hf_alice" + "A" * 34
@@ -196,12 +197,12 @@ def wait_for(predicate, what: str, limit_s: float = 240.0):
 def alice_run(space):
     """alice queues a run over HTTP; its training child is started, recorded, and cancelled."""
     alice = space["alice"]
-    run_id = alice.ok([yaml_of(QUICK)], api_name="submit_run")[0]
+    run_id = alice.ok([yaml_of(QUICK)], api_name=api_names.SUBMIT_RUN)[0]
     run_dir = space["home"] / "runs" / run_id
     record = wait_for(lambda: _record_for(space["home"], run_dir), "the run's child to start")
-    alice.ok([run_id], api_name="cancel_run")
+    alice.ok([run_id], api_name=api_names.CANCEL_RUN)
     wait_for(
-        lambda: alice.ok([run_id], api_name="run_status")[0]["status"] in ("cancelled", "failed", "succeeded"),
+        lambda: alice.ok([run_id], api_name=api_names.RUN_STATUS)[0]["status"] in ("cancelled", "failed", "succeeded"),
         "the cancelled run to stop",
     )
     return {"id": run_id, "dir": run_dir, "record": record}
@@ -241,14 +242,14 @@ def test_data_check_upload_goes_to_the_users_own_folder_and_nobody_else_reads_it
     lines = [{"prompt": f"alice secret question {i}", "completion": f"alice answer {i}"} for i in range(8)]
     rows.write_text("".join(json.dumps(r) + "\n" for r in lines))
     upload = alice.upload(rows)
-    fmt, preview, _ = alice.ok(check_args("", upload), api_name="check_data")
+    fmt, preview, _ = alice.ok(check_args("", upload), api_name=api_names.CHECK_DATA)
     kept = space["home"] / "uploads" / "alice" / "alice_rows.jsonl"
     assert str(kept) in fmt and "alice secret question" in preview and kept.is_file()
     gradio_folder = str(Path(upload["path"]).parent)
 
     # the signed-out visitor: nothing, whatever the path
     for source in (gradio_folder, str(kept), str(space["secret"]), "data/demo/sft_train.jsonl"):
-        message = anon.refused(check_args(source), api_name="check_data")
+        message = anon.refused(check_args(source), api_name=api_names.CHECK_DATA)
         assert message.startswith(SIGN_IN) and "alice" not in message
     # bob: not gradio's shared cache, not alice's uploads, not a server file, not `..` nor a link out
     link = space["home"] / "uploads" / "bob" / "innocent.jsonl"
@@ -265,13 +266,13 @@ def test_data_check_upload_goes_to_the_users_own_folder_and_nobody_else_reads_it
         "../../etc/passwd",
         str(space["home"]),
     ):
-        assert bob.refused(check_args(source), api_name="check_data") == LOCAL_ONLY, source
-    assert bob.refused(check_args("data/demo/sft_train.jsonl", model=str(kept.parent)), api_name="check_data") == (
-        LOCAL_ONLY
-    )
+        assert bob.refused(check_args(source), api_name=api_names.CHECK_DATA) == LOCAL_ONLY, source
+    assert bob.refused(
+        check_args("data/demo/sft_train.jsonl", model=str(kept.parent)), api_name=api_names.CHECK_DATA
+    ) == (LOCAL_ONLY)
     # what stays allowed: the owner's own upload, the shipped demo data, for everyone signed in
-    assert "alice secret question" in alice.ok(check_args(str(kept)), api_name="check_data")[1]
-    fmt, _, report = bob.ok(check_args("data/demo/sft_train.jsonl"), api_name="check_data")
+    assert "alice secret question" in alice.ok(check_args(str(kept)), api_name=api_names.CHECK_DATA)[1]
+    fmt, _, report = bob.ok(check_args("data/demo/sft_train.jsonl"), api_name=api_names.CHECK_DATA)
     assert fmt.startswith("messages") and "verdict: trainable" in report
 
 
@@ -319,12 +320,12 @@ def test_submit_refuses_paths_outside_your_own_folders(space, alice_run, tmp_pat
     }
     for what, doc in attempts.items():
         text = yaml.safe_dump_all(doc) if isinstance(doc, list) else yaml_of(doc)
-        assert bob.refused([text], api_name="submit_run") == LOCAL_ONLY, what
-    assert "Sign in" in space["anon"].refused([yaml_of(QUICK)], api_name="submit_run")
+        assert bob.refused([text], api_name=api_names.SUBMIT_RUN) == LOCAL_ONLY, what
+    assert "Sign in" in space["anon"].refused([yaml_of(QUICK)], api_name=api_names.SUBMIT_RUN)
     # the owner may start from her own run
     own = alice_run["dir"]
-    run_ids = space["alice"].ok([yaml_of({**QUICK, "init_from": str(own)})], api_name="submit_run")[0]
-    space["alice"].ok([run_ids], api_name="cancel_run")
+    run_ids = space["alice"].ok([yaml_of({**QUICK, "init_from": str(own)})], api_name=api_names.SUBMIT_RUN)[0]
+    space["alice"].ok([run_ids], api_name=api_names.CANCEL_RUN)
 
 
 def test_playground_runs_only_for_signed_in_users_and_their_own_adapters(space, alice_run):
@@ -360,7 +361,7 @@ def test_trust_remote_code_is_refused_on_a_shared_space(space):
         {**QUICK, "model": {"name_or_path": "demo-tiny", "trust_remote_code": True}},
         {**QUICK, "training": {**QUICK["training"], "model_init_kwargs": {"trust_remote_code": True}}},
     ):
-        message = space["alice"].refused([yaml_of(doc)], api_name="submit_run")
+        message = space["alice"].refused([yaml_of(doc)], api_name=api_names.SUBMIT_RUN)
         assert "trust_remote_code" in message and "STUDIO_ALLOW_REMOTE_CODE=1" in message
 
 
@@ -368,12 +369,12 @@ def test_every_action_needs_sign_in_but_viewing_does_not(space):
     anon = space["anon"]
     assert anon.http.get("/").status_code == 200
     for data, where in (
-        (["whatever"], {"api_name": "run_status"}),
-        (["whatever"], {"api_name": "cancel_run"}),
-        (["method: sft"], {"api_name": "estimate"}),
-        (["x"], {"api_name": "start_comparison"}),
-        (["x"], {"api_name": "comparison_status"}),
-        (["r", "me/repo", True, False, False], {"api_name": "publish_run"}),
+        (["whatever"], {"api_name": api_names.RUN_STATUS}),
+        (["whatever"], {"api_name": api_names.CANCEL_RUN}),
+        (["method: sft"], {"api_name": api_names.ESTIMATE}),
+        (["x"], {"api_name": api_names.START_COMPARISON}),
+        (["x"], {"api_name": api_names.COMPARISON_STATUS}),
+        (["r", "me/repo", True, False, False], {"api_name": api_names.PUBLISH_RUN}),
         (["r"], {"button": "Cancel"}),
         (["r"], {"button": "Resume"}),
         (["r"], {"button": "Delete"}),

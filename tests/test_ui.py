@@ -1,5 +1,6 @@
 """The app's handlers (no browser) and the launched app driven by gradio_client."""
 
+import dataclasses
 import time
 
 import gradio as gr
@@ -10,9 +11,11 @@ from gradio_client import Client
 
 import app
 from core.errors import StudioError
+from jobs import status as run_state
 from jobs.runner import Worker
 from trainers import config as config_mod
-from ui import auth, data_tab, playground_tab, runs_tab, train_tab
+from trainers import methods
+from ui import api_names, auth, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import DEMO_DPO, DEMO_SFT, AppContext
 
 DEMO = (RECIPES / "demo-sft.yaml").read_text()
@@ -32,19 +35,33 @@ def profile(name):
 @pytest.mark.parametrize("method", train_tab.METHODS)
 @pytest.mark.parametrize("peft_kind", list(train_tab.PEFT_KINDS))
 def test_form_builds_valid_configs(method, peft_kind):
-    text = train_tab.fields_to_yaml(
-        method, "demo-tiny", peft_kind, str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 50, 8, 128, 16
-    )
-    docs = list(yaml.safe_load_all(text))
-    assert [d["method"] for d in docs] == {"SFT": ["sft"], "DPO": ["dpo"], "SFT→DPO": ["sft", "dpo"]}[method]
+    form = train_tab.TrainForm(method, "demo-tiny", peft_kind, str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 50, 8, 128, 16)
+    docs = list(yaml.safe_load_all(form.to_yaml()))
+    assert [d["method"] for d in docs] == list(methods.stages(method))
     for doc in docs:
         doc = {**doc, "init_from": None}
         if peft_kind == "Full fine-tuning":
             assert doc["peft"]["type"] == "none"
         cfg = config_mod.from_dict(doc)
         assert cfg.training["max_steps"] == 50
-    if method == "SFT→DPO":
-        assert docs[1]["init_from"] == "previous"
+    assert [d.get("init_from") for d in docs[1:]] == ["previous"] * (len(docs) - 1)
+
+
+def test_form_defaults_are_the_engines():
+    """Left alone, the form writes trainers.config's eval_size and each stage's learning rate."""
+    lr = train_tab.form_lr("sft_dpo", False)
+    form = train_tab.TrainForm("sft_dpo", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), lr, 1, 0, 8, 128, 8)
+    for doc in yaml.safe_load_all(form.to_yaml()):
+        engine = config_mod.from_dict({"method": doc["method"], "model": doc["model"], "data": {"source": "x"}})
+        assert doc["data"]["eval_size"] == engine.data.eval_size
+        assert doc["training"]["learning_rate"] == engine.training["learning_rate"]
+    # the form's values in their order still work, and an arm's label names the same arm
+    assert train_tab.fields_to_yaml("SFT→DPO", *dataclasses.astuple(form)[1:]) == form.to_yaml()
+
+
+def test_every_endpoint_is_named_in_api_names(ctx):
+    names = {fn.api_name for fn in app.build(ctx).fns.values()}
+    assert set(api_names.ALL) <= names and "compare" not in names
 
 
 def test_bad_yaml_and_impossible_settings_are_one_sentence(ctx):
@@ -85,25 +102,25 @@ def test_two_signed_in_users_see_only_their_own_runs(ctx):
     assert list(runs_tab.list_runs(ctx, alice)["run"]) == [a]
     assert list(runs_tab.list_runs(ctx, bob)["run"]) == [b]
     with pytest.raises(StudioError, match="no run"):
-        runs_tab.run_status(ctx, b, alice)
+        run_state.run_status(ctx.queue, b, alice)
     with pytest.raises(StudioError, match="no run"):
         runs_tab.adapter_zip(ctx, a, bob)
     assert runs_tab.list_runs(ctx, None).empty
 
 
 def test_sft_then_dpo_queues_two_linked_runs(ctx):
-    text = train_tab.fields_to_yaml(
-        "SFT→DPO", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 4, 8, 128, 16
-    )
+    text = train_tab.TrainForm(
+        "sft_dpo", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 4, 8, 128, 16
+    ).to_yaml()
     sft_id, dpo_id = train_tab.submit_run(ctx, text, "local", None)
     dpo_config = yaml.safe_load((ctx.home / "runs" / dpo_id / "config.yaml").read_text())
     assert dpo_config["init_from"] == str(ctx.home / "runs" / sft_id)
     ctx.worker.run(until_empty=True)
     assert [ctx.queue.get(i, "local").status for i in (sft_id, dpo_id)] == ["succeeded", "succeeded"]
-    status = runs_tab.run_status(ctx, dpo_id, "local")
+    status = run_state.run_status(ctx.queue, dpo_id, "local")
     assert status["progress"] == 1.0 and "rewards/margins" in status["latest"]
     loss, lr, rewards = runs_tab.curves(ctx, dpo_id, "local")
-    assert len(loss) and len(lr) and set(rewards["series"]) == {"accuracies", "margins"}
+    assert len(loss) and len(lr) and set(rewards["series"]) == {k.split("/")[-1] for k in methods.get("dpo").charted}
     assert runs_tab.adapter_zip(ctx, sft_id, "local").endswith(".zip")
     replies = list(playground_tab.compare(ctx, sft_id, "Please greet Ada.", 0.0, 8, "local"))
     base, tuned = replies[-1]
@@ -149,20 +166,23 @@ def launched(ctx):
 
 def test_client_submits_polls_and_survives_a_closed_client(launched, ctx):
     first = Client(launched.local_url, verbose=False)
-    run_id = first.predict(QUICK, api_name="/submit_run")
+    run_id = first.predict(QUICK, api_name="/" + api_names.SUBMIT_RUN)
     first.close()  # the browser tab goes away mid-run ...
     second = Client(launched.local_url, verbose=False)  # ... and a new one comes back later
     deadline = time.time() + 180
-    while (status := second.predict(run_id, api_name="/run_status"))["status"] not in ("succeeded", "failed"):
+    while (status := second.predict(run_id, api_name="/" + api_names.RUN_STATUS))["status"] not in (
+        "succeeded",
+        "failed",
+    ):
         assert time.time() < deadline
         time.sleep(0.5)
     assert status["status"] == "succeeded", status
     assert status["step"] == 40 and status["latest"]["loss"] > 0 and status["final_metrics"]["train_loss"] > 0
     with pytest.raises(Exception, match="not valid YAML"):
-        second.predict("method: [", api_name="/submit_run")
+        second.predict("method: [", api_name="/" + api_names.SUBMIT_RUN)
     with pytest.raises(Exception, match="must be greater than 0"):
-        second.predict(QUICK.replace("learning_rate: 5.0e-3", "learning_rate: -1"), api_name="/submit_run")
+        second.predict(QUICK.replace("learning_rate: 5.0e-3", "learning_rate: -1"), api_name="/" + api_names.SUBMIT_RUN)
     with pytest.raises(Exception, match="no run"):
-        second.predict("nope", api_name="/run_status")
+        second.predict("nope", api_name="/" + api_names.RUN_STATUS)
     with pytest.raises(Exception, match="already succeeded"):
-        second.predict(run_id, api_name="/cancel_run")
+        second.predict(run_id, api_name="/" + api_names.CANCEL_RUN)

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -23,10 +24,15 @@ from jobs.comparisons import (
     list_comparisons,
     render_report,
 )
-from ui import auth
+from trainers import methods
+from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error
 from ui.handlers import handler
+from ui.train_tab import default_lr
+
+METHOD_CHOICES = methods.choices()
+DEMO_LR = {"sft": 5e-3, "dpo": 6e-4}  # templates/recipes/demo-compare.yaml: the tiny demo model's rates
 
 DEMO_EVAL = {
     str(DEMO_SFT): str(DEMO_SFT.with_name("sft_eval.jsonl")),
@@ -41,42 +47,79 @@ def demo_yaml() -> str:
     return (RECIPES / "demo-compare.yaml").read_text(encoding="utf-8")
 
 
-def fields_to_yaml(
-    model, sft_source, pref_source, one_dataset, arms, rank, steps, sft_lr, dpo_lr, max_length, existing=""
-) -> str:
-    """The form as a comparison config (the format of templates/recipes/demo-compare.yaml)."""
+SHOWN_DEFAULTS = ("beta",)  # method defaults the comparison YAML spells out beside the learning rate
 
-    def data(source):
-        source = (source or "").strip()
-        section = {"source": source}
-        if source in DEMO_EVAL:  # the shipped demo sets have their own held-out files
-            section["eval_source"] = DEMO_EVAL[source]
-        return section
 
-    training = {"per_device_train_batch_size": 8, "max_length": int(max_length), "report_to": "none"}
-    if steps and int(steps) > 0:
-        training["max_steps"] = int(steps)
-        training["logging_steps"] = max(1, min(10, int(steps) // 20))
-    else:
-        training["num_train_epochs"] = 1
-    cfg = {
-        "model": {"name_or_path": (model or "").strip()},
-        "peft": {"type": "lora", "r": int(rank), "lora_alpha": int(rank) * 2, "target_modules": "all-linear"},
-        **(
-            {"data": data(sft_source)}
-            if one_dataset
-            else {"sft_data": data(sft_source), "preference_data": data(pref_source)}
-        ),
-        "arms": [a for a in ARM_ORDER if a in (arms or [])],
-        "seed": 42,
-        "training": training,
-        "sft_training": {"learning_rate": float(sft_lr)},
-        "dpo_training": {"learning_rate": float(dpo_lr), "beta": 0.1},
-    }
-    ids = [x.strip() for x in (existing or "").replace("\n", ",").split(",") if x.strip()]
-    if ids:
-        cfg["existing"] = {run_id: run_id for run_id in ids}
-    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+@dataclass(frozen=True)
+class CompareForm:
+    """The Compare tab's form; `from_inputs` turns gradio's {component: value} into one."""
+
+    model: str
+    sft_source: str
+    pref_source: str
+    one_dataset: bool
+    arms: list
+    rank: int
+    steps: int
+    learning_rates: dict  # {method name: learning rate}, one per method of the table
+    max_length: int
+    existing: str = ""  # run ids of yours, comma-separated
+
+    @classmethod
+    def from_inputs(cls, form: dict, values: dict) -> CompareForm:
+        """From {field: component} ({method: component} under "learning_rates") and gradio's {component: value}."""
+        named = {name: values[c] for name, c in form.items() if name != "learning_rates"}
+        rates = {method: values[c] for method, c in form["learning_rates"].items()}
+        return cls(**named, learning_rates=rates)
+
+    @classmethod
+    def defaults(cls, model: str, demo: bool) -> CompareForm:
+        """The form as first shown: every arm, and each method's engine learning rate (demo: the recipe's)."""
+        sources = (str(DEMO_SFT), str(DEMO_DPO)) if demo else ("trl-lib/Capybara", "trl-lib/ultrafeedback_binarized")
+        rates = {name: DEMO_LR.get(name, default_lr(name)) if demo else default_lr(name) for _, name in METHOD_CHOICES}
+        steps, rank, length = (200, 64, 128) if demo else (0, 16, 1024)
+        return cls(model, *sources, False, list(ARM_ORDER), rank, steps, rates, length, "")
+
+    def to_yaml(self) -> str:
+        """The form as a comparison config (the format of templates/recipes/demo-compare.yaml)."""
+
+        def data(source):
+            source = (source or "").strip()
+            section = {"source": source}
+            if source in DEMO_EVAL:  # the shipped demo sets have their own held-out files
+                section["eval_source"] = DEMO_EVAL[source]
+            return section
+
+        training = {"per_device_train_batch_size": 8, "max_length": int(self.max_length), "report_to": "none"}
+        if self.steps and int(self.steps) > 0:
+            training["max_steps"] = int(self.steps)
+            training["logging_steps"] = max(1, min(10, int(self.steps) // 20))
+        else:
+            training["num_train_epochs"] = 1
+        cfg = {
+            "model": {"name_or_path": (self.model or "").strip()},
+            "peft": {
+                "type": "lora",
+                "r": int(self.rank),
+                "lora_alpha": int(self.rank) * 2,
+                "target_modules": "all-linear",
+            },
+            **(
+                {"data": data(self.sft_source)}
+                if self.one_dataset
+                else {"sft_data": data(self.sft_source), "preference_data": data(self.pref_source)}
+            ),
+            "arms": [a for a in ARM_ORDER if a in (self.arms or [])],
+            "seed": 42,
+            "training": training,
+        }
+        for name, lr in self.learning_rates.items():
+            shown = {k: v for k, v in methods.get(name).defaults.items() if k in SHOWN_DEFAULTS}
+            cfg[f"{name}_training"] = {"learning_rate": float(lr), **shown}
+        ids = [x.strip() for x in (self.existing or "").replace("\n", ",").split(",") if x.strip()]
+        if ids:
+            cfg["existing"] = {run_id: run_id for run_id in ids}
+        return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
 
 
 def parse_yaml(text: str) -> dict:
@@ -191,29 +234,28 @@ def build(ctx: AppContext, demo_default: bool):
             "held-out rows; the arms are queued runs (see the Runs tab), and the report appears here when they "
             "have finished. The form writes the comparison YAML below; edit the YAML last for any other option."
         )
+        first = CompareForm.defaults(ctx.default_model, demo_default)
         with gr.Row():
-            model = gr.Textbox(ctx.default_model, label="Base model (Hub id or local path)")
-            sft_data = gr.Textbox(
-                str(DEMO_SFT) if demo_default else "trl-lib/Capybara", label="Instruction dataset (SFT)"
-            )
-            pref_data = gr.Textbox(
-                str(DEMO_DPO) if demo_default else "trl-lib/ultrafeedback_binarized",
-                label="Preference dataset (DPO)",
-            )
+            model = gr.Textbox(first.model, label="Base model (Hub id or local path)")
+            sft_data = gr.Textbox(first.sft_source, label="Instruction dataset (SFT)")
+            pref_data = gr.Textbox(first.pref_source, label="Preference dataset (DPO)")
         with gr.Row():
             one_dataset = gr.Checkbox(False, label="One dataset for both (the instruction dataset field)")
-            arms = gr.CheckboxGroup(
-                [(label, arm) for arm, label in ARM_LABELS.items()], value=list(ARM_ORDER), label="Arms"
-            )
+            arms = gr.CheckboxGroup([(label, arm) for arm, label in ARM_LABELS.items()], value=first.arms, label="Arms")
             existing = gr.Textbox("", label="Existing runs of yours to add (run ids, comma-separated)")
         with gr.Row():
-            rank = gr.Slider(1, 256, value=64 if demo_default else 16, step=1, label="LoRA rank")
-            steps = gr.Number(200 if demo_default else 0, label="Steps per arm (0 = one epoch)", precision=0)
-            sft_lr = gr.Number(5e-3 if demo_default else 2e-4, label="SFT learning rate", minimum=0)
-            dpo_lr = gr.Number(6e-4 if demo_default else 5e-6, label="DPO learning rate", minimum=0)
-            max_length = gr.Slider(64, 8192, value=128 if demo_default else 1024, step=64, label="Max length")
-        form = [model, sft_data, pref_data, one_dataset, arms, rank, steps, sft_lr, dpo_lr, max_length, existing]
-        initial = demo_yaml() if demo_default else fields_to_yaml(*(c.value for c in form))
+            rank = gr.Slider(1, 256, value=first.rank, step=1, label="LoRA rank")
+            steps = gr.Number(first.steps, label="Steps per arm (0 = one epoch)", precision=0)
+            rates = {
+                name: gr.Number(first.learning_rates[name], label=f"{label} learning rate", minimum=0)
+                for label, name in METHOD_CHOICES
+            }
+            max_length = gr.Slider(64, 8192, value=first.max_length, step=64, label="Max length")
+        form = {"model": model, "sft_source": sft_data, "pref_source": pref_data, "one_dataset": one_dataset}
+        form |= {"arms": arms, "rank": rank, "steps": steps, "learning_rates": rates, "max_length": max_length}
+        form["existing"] = existing
+        inputs = {c for name, c in form.items() if name != "learning_rates"} | set(rates.values())
+        initial = demo_yaml() if demo_default else first.to_yaml()
         config = gr.Code(initial, language="yaml", label="Comparison config (templates/recipes/demo-compare.yaml)")
         with gr.Row():
             start = gr.Button("Start comparison", variant="primary")
@@ -232,11 +274,16 @@ def build(ctx: AppContext, demo_default: bool):
         timer = gr.Timer(3.0)
 
         @handler(None)  # the form written as YAML: nothing on the server is read
-        def form_changed(user, model_, sft, pref, one, arms_, rank_, steps_, sft_lr_, dpo_lr_, length, existing_):
-            return fields_to_yaml(model_, sft, pref, one, arms_, rank_, steps_, sft_lr_, dpo_lr_, length, existing_)
+        def form_changed(user, values: dict):  # gradio passes a set of inputs as one {component: value}
+            return CompareForm.from_inputs(form, values).to_yaml()
 
-        gr.on([c.change for c in form], form_changed, form, config, api_name=False, show_progress="hidden")
-        one_dataset.change(lambda one: gr.update(interactive=not one), one_dataset, pref_data, api_name=False)
+        gr.on([c.change for c in inputs], form_changed, inputs, config, api_name=False, show_progress="hidden")
+
+        @handler(None)
+        def one_dataset_changed(user, one):
+            return gr.update(interactive=not one)
+
+        one_dataset.change(one_dataset_changed, one_dataset, pref_data, api_name=False)
 
         @handler(None)  # viewing: a signed-out visitor sees "Sign in to see your comparisons."
         def refresh(user, comparison_id, known_choices, shown_version):
@@ -280,5 +327,5 @@ def _api(ctx: AppContext):
         """Each arm's status; the report (Markdown without images, report_json) once every arm has finished."""
         return comparison_status(ctx, comparison_id, user.owner, user.token)
 
-    gr.api(start_comparison_api, api_name="start_comparison")
-    gr.api(comparison_status_api, api_name="comparison_status")
+    gr.api(start_comparison_api, api_name=api_names.START_COMPARISON)
+    gr.api(comparison_status_api, api_name=api_names.COMPARISON_STATUS)

@@ -6,6 +6,8 @@ import gradio as gr
 
 from core.errors import StudioError, user_message
 from jobs import access
+from trainers import methods
+from ui import api_names
 from ui.context import DEMO_SFT, AppContext
 from ui.handlers import handler
 
@@ -83,7 +85,7 @@ def build(ctx: AppContext, demo_default: bool):
             split = gr.Textbox("train", label="Split", scale=1)
         with gr.Row():
             upload = gr.File(label="…or upload a file (json, jsonl, csv, parquet, txt)", type="filepath")
-            method = gr.Radio(["sft", "dpo"], value="sft", label="Method")
+            method = gr.Radio(methods.choices(), value=methods.names()[0], label="Method")
             model = gr.Textbox(ctx.default_model, label="Model whose chat template applies")
         mapping = gr.Textbox(label="Column mapping when detection is unsure (e.g. prompt=question, completion=answer)")
         check = gr.Button("Check data", variant="primary")
@@ -99,6 +101,6 @@ def build(ctx: AppContext, demo_default: bool):
             run_check,
             [source, upload, subset, split, method, model, mapping],
             [fmt, preview, report],
-            api_name="check_data",
+            api_name=api_names.CHECK_DATA,
         )
     return {"source": source, "check": check, "report": report}

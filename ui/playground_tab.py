@@ -10,6 +10,7 @@ import gradio as gr
 from core.errors import StudioError
 from jobs import access
 from jobs.api import JobError
+from ui import api_names
 from ui.context import AppContext
 from ui.handlers import handler
 
@@ -94,11 +95,18 @@ def build(ctx: AppContext, selected_run):
         with gr.Row():
             base_out = gr.Textbox(label="Base model", lines=6)
             tuned_out = gr.Textbox(label="With the adapter", lines=6)
-        selected_run.change(lambda r: r, selected_run, choice, api_name=False)
+
+        @handler(None)  # the run picked on the Runs tab (this page's own state)
+        def run_picked(user, run_id):
+            return run_id
+
+        selected_run.change(run_picked, selected_run, choice, api_name=False)
 
         @handler("use the Playground")
         def ask(user, choice, message, temperature, max_new):
             yield from compare(ctx, choice, message, temperature, max_new, user.owner)
 
-        go.click(ask, [choice, message, temperature, max_new], [base_out, tuned_out], api_name="compare")
+        go.click(
+            ask, [choice, message, temperature, max_new], [base_out, tuned_out], api_name=api_names.PLAYGROUND_REPLY
+        )
     return {"choice": choice, "go": go}

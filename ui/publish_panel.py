@@ -6,6 +6,7 @@ import gradio as gr
 
 from core.errors import StudioError
 from jobs import access
+from ui import api_names
 from ui.context import AppContext
 from ui.handlers import handler
 
@@ -50,5 +51,5 @@ def build(ctx: AppContext, run_box):
         def publish_clicked(user, run_id, repo_id, is_private, is_merged, may_overwrite):
             return publish(ctx, run_id, user.owner, user.token, repo_id, is_private, is_merged, may_overwrite)
 
-        push.click(publish_clicked, [run_box, repo, private, merged, overwrite], result, api_name="publish_run")
+        push.click(publish_clicked, [run_box, repo, private, merged, overwrite], result, api_name=api_names.PUBLISH_RUN)
     return {"repo": repo, "push": push, "result": result}

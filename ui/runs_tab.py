@@ -9,7 +9,8 @@ import gradio as gr
 import pandas as pd
 
 from core.errors import StudioError
-from jobs import monitor
+from jobs import monitor, status
+from trainers import methods
 from ui import publish_panel
 from ui.context import AppContext
 from ui.handlers import handler
@@ -40,57 +41,17 @@ def list_runs(ctx: AppContext, owner: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def run_status(ctx: AppContext, run_id: str, owner: str | None) -> dict:
-    """Status plus the latest metrics: what a script polling /run_status needs."""
-    run = ctx.queue.get(run_id, owner)  # refuses a missing owner
-    metrics = monitor.metrics_since(Path(run.run_dir))[0]
-    train = [m for m in metrics if "loss" in m]
-    summary = monitor.read_summary(Path(run.run_dir))
-    latest = {k: v for k, v in (train[-1] if train else {}).items() if k != "time"}
-    max_steps = _max_steps(run.run_dir)
-    step = max(latest.get("step", 0), summary.get("global_step") or 0)
-    progress = eta = None
-    if max_steps:
-        progress = 1.0 if run.status == "succeeded" else round(min(1.0, step / max_steps), 4)
-        if train and step and run.status == "running":
-            elapsed = train[-1]["time"] - (run.started_at or train[-1]["time"])
-            eta = round(elapsed / step * (max_steps - step), 1)
-    return {
-        "run_id": run.id,
-        "status": run.status,
-        "error": run.error,
-        "exit_reason": run.exit_reason,
-        "step": step,
-        "max_steps": max_steps,
-        "progress": progress,
-        "eta_s": eta,
-        "latest": latest,
-        "final_metrics": summary.get("final_metrics"),
-    }
-
-
-def _max_steps(run_dir: str) -> int | None:
-    import yaml
-
-    try:
-        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return None
-    steps = (cfg.get("training") or {}).get("max_steps")
-    return int(steps) if steps and int(steps) > 0 else None
-
-
 def curves(ctx: AppContext, run_id: str, owner: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Long-form frames for gr.LinePlot: loss (train + held-out), learning rate, DPO rewards."""
-    metrics = monitor.metrics_since(Path(ctx.queue.get(run_id, owner).run_dir))[0]
-    loss = [(m["step"], m["loss"], "train") for m in metrics if m.get("loss") is not None]
-    loss += [(m["step"], m["eval_loss"], "held-out") for m in metrics if m.get("eval_loss") is not None]
-    lr = [(m["step"], m["learning_rate"], "learning rate") for m in metrics if "learning_rate" in m]
-    rewards = [
-        (m["step"], m[k], k.split("/")[1]) for m in metrics for k in ("rewards/accuracies", "rewards/margins") if k in m
-    ]
+    """Long-form frames for gr.LinePlot: loss (train + held-out), learning rate, the method's charted metrics."""
+    series = status.curves(ctx.queue, run_id, owner)
     frame = lambda rows: pd.DataFrame(rows, columns=["step", "value", "series"])  # noqa: E731
-    return frame(loss), frame(lr), frame(rewards)
+    return frame(series["loss"]), frame(series["learning_rate"]), frame(series["method"])
+
+
+def charted_title() -> str:
+    """The third chart's title: the methods whose metrics it shows (trainers.methods `charted`)."""
+    labels = [label for label, name in methods.choices() if methods.get(name).charted]
+    return " / ".join(labels) + " metrics" if labels else "Method metrics"
 
 
 def adapter_zip(ctx: AppContext, run_id: str, owner: str | None) -> str:
@@ -117,7 +78,7 @@ def build(ctx: AppContext, selected_run):
             resume = gr.Button("Resume")
             delete = gr.Button("Delete")
             download = gr.Button("Download adapter (.zip)")
-        status = gr.Markdown()
+        state_md = gr.Markdown()
         with gr.Row():
             # The chart fixes its axis types and colour domain from its first data, so it starts with a typed,
             # point-free frame naming every series it may ever show (held-out loss appears later).
@@ -128,7 +89,12 @@ def build(ctx: AppContext, selected_run):
                 _seed("learning rate"), x="step", y="value", color="series", title="Learning rate", height=260
             )
             reward_plot = gr.LinePlot(
-                _seed("accuracies", "margins"), x="step", y="value", color="series", title="DPO rewards", height=260
+                _seed(*dict.fromkeys(status.charted_keys().values())),
+                x="step",
+                y="value",
+                color="series",
+                title=charted_title(),
+                height=260,
             )
         log = gr.Code(label="train.log (tail)", language=None, lines=12)
         file_out = gr.File(label="Adapter")
@@ -145,7 +111,7 @@ def build(ctx: AppContext, selected_run):
             if not run_id or not owner:
                 return runs, run_id, "No run selected.", gr.skip(), gr.skip(), gr.skip(), ""
             try:
-                state = run_status(ctx, run_id, owner)
+                state = status.run_status(ctx.queue, run_id, owner)
                 loss, lr, rewards = curves(ctx, run_id, owner)
                 text = ctx.queue.log_tail(run_id, owner, 6000)
             except StudioError as exc:
@@ -166,11 +132,17 @@ def build(ctx: AppContext, selected_run):
             plots = [frame if len(frame) else gr.skip() for frame in (loss, lr, rewards)]
             return runs, run_id, md, *plots, text
 
-        outputs = [table, run_box, status, loss_plot, lr_plot, reward_plot, log]
+        outputs = [table, run_box, state_md, loss_plot, lr_plot, reward_plot, log]
         timer.tick(refresh, [run_box], outputs, api_name=False, show_progress="hidden")
-        selected_run.change(lambda r: r, selected_run, run_box, api_name=False)
 
-        def pick(evt: gr.SelectData):  # client-side state only: the row the user clicked
+        @handler(None)  # the run started on the Train tab (this page's own state)
+        def run_started(user, run_id):
+            return run_id
+
+        selected_run.change(run_started, selected_run, run_box, api_name=False)
+
+        @handler(None)  # the row the user clicked
+        def pick(user, evt: gr.SelectData):
             return evt.row_value[0] if evt.row_value else None
 
         table.select(pick, None, run_box, api_name=False)
@@ -188,7 +160,7 @@ def build(ctx: AppContext, selected_run):
             return acted
 
         for button, action in ((cancel, "cancel"), (resume, "resume"), (delete, "delete")):
-            button.click(act(action), [run_box], status, api_name=False)
+            button.click(act(action), [run_box], state_md, api_name=False)
 
         @handler("download adapters")
         def download_zip(user, run_id):
@@ -196,4 +168,4 @@ def build(ctx: AppContext, selected_run):
 
         download.click(download_zip, [run_box], file_out, api_name=False)
         publish_panel.build(ctx, run_box)
-    return {"table": table, "run_box": run_box, "loss_plot": loss_plot, "status": status}
+    return {"table": table, "run_box": run_box, "loss_plot": loss_plot, "status": state_md}

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import yaml
 
 from core.errors import StudioError
+from hub.checkpoints import sync_settings
 from jobs import access
-from ui import auth
+from jobs.chain import PREVIOUS
+from trainers import methods
+from trainers.config import TRAINING_DEFAULTS, DataSection
+from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.handlers import handler, sign_in_sentence
 
@@ -21,7 +27,9 @@ PEFT_KINDS = {  # label -> (peft.type, model.quantization)
     "DoRA": ("dora", "none"),
     "Full fine-tuning": ("none", "none"),
 }
-METHODS = ["SFT", "DPO", "SFT→DPO"]
+METHODS = methods.arms()  # {arm: label}: each method, then the chains (SFT→DPO)
+DEMO_LR_FACTOR = 25  # the offline demo model is tiny: it learns at 25x the engine's learning rates
+DATA_KIND_SOURCE = {"sft": "data_source", "preference": "pref_source"}  # data kind -> the form field naming it
 
 
 def preset_yaml(name: str) -> str:
@@ -29,52 +37,96 @@ def preset_yaml(name: str) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def fields_to_yaml(
-    method,
-    model,
-    peft_kind,
-    data_source,
-    pref_source,
-    lr,
-    epochs,
-    max_steps,
-    batch,
-    max_length,
-    r,
-    sync_repo="",
-    launch_profile=None,
-):
-    """The form as RunConfig YAML; SFT→DPO is two documents, the second starting from the first.
-    `sync_repo`: push checkpoints to this private Hub repo while training (TRL's own hub_* options).
-    `launch_profile`: an accelerate profile (templates/accelerate) over every visible GPU."""
-    from hub.checkpoints import sync_settings
+def default_lr(method: str) -> float:
+    """The engine's learning rate for a method (trainers.config.TRAINING_DEFAULTS over the method table)."""
+    return float(methods.get(method).defaults.get("learning_rate", TRAINING_DEFAULTS["common"]["learning_rate"]))
 
-    peft_type, quant = PEFT_KINDS[peft_kind]
-    training = {"learning_rate": float(lr), "per_device_train_batch_size": int(batch), "max_length": int(max_length)}
-    if max_steps and int(max_steps) > 0:
-        training["max_steps"] = int(max_steps)
-        training["logging_steps"] = max(1, min(10, int(max_steps) // 20))
-    else:
-        training["num_train_epochs"] = float(epochs)
 
-    def doc(kind, source, extra=None):
-        return {
-            "method": kind,
-            "model": {"name_or_path": model, "quantization": quant},
-            "peft": {"type": peft_type, "r": int(r), "lora_alpha": int(r) * 2},
-            "data": {"source": source, "eval_size": 0.1},
-            "training": {**training, **(extra or {}), **(sync_settings(f"{sync}-{kind}") if sync else {})},
-            **({"init_from": "previous"} if kind == "dpo" and method == "SFT→DPO" else {}),
-            **({"launch": {"profile": launch_profile, "num_processes": gpu_count()}} if launch_profile else {}),
-        }
+def form_lr(arm: str, demo: bool) -> float:
+    """The form's learning-rate default for an arm: its first stage's engine default (x DEMO_LR_FACTOR offline)."""
+    return default_lr(methods.stages(arm)[0]) * (DEMO_LR_FACTOR if demo else 1)
 
-    sync = (sync_repo or "").strip()
-    docs = []
-    if method in ("SFT", "SFT→DPO"):
-        docs.append(doc("sft", data_source))
-    if method in ("DPO", "SFT→DPO"):
-        docs.append(doc("dpo", pref_source, {"learning_rate": float(lr) / 10}))
-    return yaml.safe_dump_all(docs, sort_keys=False)
+
+def default_eval_size() -> float:
+    return next(f.default for f in dataclasses.fields(DataSection) if f.name == "eval_size")
+
+
+def arm_of(method: str) -> str:
+    """An arm name from its name or its label ("sft_dpo" or "SFT→DPO")."""
+    if method in METHODS:
+        return method
+    by_label = {label: arm for arm, label in METHODS.items()}
+    if method not in by_label:
+        raise StudioError(f"Unknown method {method!r}: choose one of {', '.join(METHODS.values())}.")
+    return by_label[method]
+
+
+@dataclass(frozen=True)
+class TrainForm:
+    """The Train tab's form; `build` turns gradio's {component: value} into one (see FIELDS)."""
+
+    method: str  # an arm: a method name or a chain ("sft_dpo"); labels are accepted too
+    model: str
+    peft_kind: str
+    data_source: str
+    pref_source: str
+    lr: float  # the first stage's; later stages keep the engine's ratio between the methods' defaults
+    epochs: float
+    max_steps: int
+    batch: int
+    max_length: int
+    r: int
+    sync_repo: str = ""  # push checkpoints to this private Hub repo while training (TRL's own hub_* options)
+    launch_profile: str | None = None  # an accelerate profile (templates/accelerate) over every visible GPU
+
+    @classmethod
+    def from_inputs(cls, form: dict, values: dict) -> TrainForm:
+        """From {field: component} and gradio's {component: value}."""
+        return cls(**{name: values[component] for name, component in form.items()})
+
+    def to_yaml(self) -> str:
+        """The form as RunConfig YAML; a chain is one document per stage, each starting from the one before."""
+        peft_type, quant = PEFT_KINDS[self.peft_kind]
+        stages = methods.stages(arm_of(self.method))
+        training = {"per_device_train_batch_size": int(self.batch), "max_length": int(self.max_length)}
+        if self.max_steps and int(self.max_steps) > 0:
+            training["max_steps"] = int(self.max_steps)
+            training["logging_steps"] = max(1, min(10, int(self.max_steps) // 20))
+        else:
+            training["num_train_epochs"] = float(self.epochs)
+        sync = (self.sync_repo or "").strip()
+        docs = []
+        for i, name in enumerate(stages):
+            lr = float(f"{float(self.lr) * default_lr(name) / default_lr(stages[0]):.6g}")
+            kind = methods.get(name).data_kinds[0]
+            docs.append(
+                {
+                    "method": name,
+                    "model": {"name_or_path": self.model, "quantization": quant},
+                    "peft": {"type": peft_type, "r": int(self.r), "lora_alpha": int(self.r) * 2},
+                    "data": {"source": getattr(self, DATA_KIND_SOURCE[kind]), "eval_size": default_eval_size()},
+                    "training": {
+                        "learning_rate": lr,
+                        **training,
+                        **(sync_settings(f"{sync}-{name}") if sync else {}),
+                    },
+                    **({"init_from": PREVIOUS} if i else {}),
+                    **(
+                        {"launch": {"profile": self.launch_profile, "num_processes": gpu_count()}}
+                        if self.launch_profile
+                        else {}
+                    ),
+                }
+            )
+        return yaml.safe_dump_all(docs, sort_keys=False)
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(TrainForm))
+
+
+def fields_to_yaml(*values, **named) -> str:
+    """TrainForm(*values, **named).to_yaml(): the form's values in FIELDS order."""
+    return TrainForm(*values, **named).to_yaml()
 
 
 def gpu_count() -> int:
@@ -97,7 +149,7 @@ def hf_jobs_command(text: str, flavor: str, push_to: str, code_repo: str) -> str
     from trainers import hf_jobs
 
     doc = dict(parse_yaml(text)[0])
-    if doc.get("init_from") == "previous":
+    if doc.get("init_from") == PREVIOUS:
         raise StudioError("HF Jobs runs one config at a time: push the SFT adapter first, then init_from its repo.")
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8") as f:
         yaml.safe_dump(doc, f)
@@ -125,24 +177,7 @@ def submit_run(ctx: AppContext, text: str, owner: str | None, token: str | None,
     refusal = auth.may_launch(owner, profile)
     if refusal:
         raise StudioError(refusal)
-    from hub.pull import check_run_sources
-    from trainers import config as config_mod
-
-    docs = parse_yaml(text)
-    access.check_config(docs, owner, ctx.home, ctx.queue.store)  # shared Space: local paths are the user's own
-    for doc in docs:  # validate all (and check Hub access) before queueing any
-        check = dict(doc)
-        if check.get("init_from") == "previous":
-            check["init_from"] = None
-        check_run_sources(config_mod.from_dict(check), token)
-    ids: list[str] = []
-    for doc in docs:
-        if doc.get("init_from") == "previous":
-            if not ids:
-                raise StudioError("init_from: previous needs a run before it in the same config.")
-            doc = {**doc, "init_from": ctx.queue.get(ids[-1], owner).run_dir}
-        ids.append(ctx.queue.submit(doc, owner=owner, token=token))
-    return ids
+    return ctx.queue.submit_chain(parse_yaml(text), owner, token)
 
 
 def cli_command(text: str) -> str:
@@ -150,7 +185,7 @@ def cli_command(text: str) -> str:
     lines = ["# Save each document as its own file, then:"]
     for i, doc in enumerate(docs):
         name = f"run{i + 1}-{doc.get('method', 'sft')}.yaml"
-        if doc.get("init_from") == "previous":
+        if doc.get("init_from") == PREVIOUS:
             lines.append(f"# (set init_from in {name} to the previous run folder)")
         lines.append(f"python -m trainers train {name}")
     return "\n".join(lines) + "\n\n" + text
@@ -195,7 +230,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
     with gr.Tab("Train"):
         with gr.Row():
             preset = gr.Dropdown(ctx.recipes(), label="Preset (templates/recipes)", value=None)
-            method = gr.Radio(METHODS, value="SFT", label="Method")
+            method = gr.Radio([(label, arm) for arm, label in METHODS.items()], value="sft", label="Method")
             peft_kind = gr.Dropdown(list(PEFT_KINDS), value="LoRA", label="Adapter")
         with gr.Row():
             model = gr.Textbox(ctx.default_model, label="Base model (Hub id or local path)")
@@ -204,7 +239,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
                 str(DEMO_DPO) if demo_default else "trl-lib/ultrafeedback_binarized", label="DPO preference data"
             )
         with gr.Row():
-            lr = gr.Number(5e-3 if demo_default else 2e-4, label="Learning rate", minimum=0)
+            lr = gr.Number(form_lr("sft", demo_default), label="Learning rate (first stage)", minimum=0)
             epochs = gr.Number(1, label="Epochs", minimum=0)
             max_steps = gr.Number(200 if demo_default else 0, label="Max steps (0 = use epochs)", precision=0)
             batch = gr.Slider(1, 64, value=8, step=1, label="Batch size per device")
@@ -247,18 +282,21 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
 
         jobs_btn.click(jobs_clicked, [config, flavor, push_to, code_repo], jobs_cmd, api_name=False)
 
-        form = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length, rank]
-        form += [sync_repo, launch_profile]
+        components = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length]
+        components += [rank, sync_repo, launch_profile]
+        form = dict(zip(FIELDS, components, strict=True))  # TrainForm field -> its component
 
         @handler("build a config")
-        def build_config(
-            user, method, model, peft_kind, data, pref, lr, epochs, steps, batch, length, r, sync, profile_
-        ):
-            return fields_to_yaml(
-                method, model, peft_kind, data, pref, lr, epochs, steps, batch, length, r, sync, profile_
-            )
+        def build_config(user, values: dict):  # gradio passes a set of inputs as one {component: value}
+            return TrainForm.from_inputs(form, values).to_yaml()
 
-        build_btn.click(build_config, form, config, api_name="build_config")
+        build_btn.click(build_config, set(form.values()), config, api_name=api_names.BUILD_CONFIG)
+
+        @handler(None)
+        def method_picked(user, arm):
+            return form_lr(arm, demo_default)
+
+        method.change(method_picked, method, lr, api_name=False)
 
         @handler(None)
         def preset_picked(user, name):
@@ -270,7 +308,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
         def estimate_clicked(user, text):
             return estimate(text, ctx, user.owner)
 
-        estimate_btn.click(estimate_clicked, config, estimate_md, api_name="estimate")
+        estimate_btn.click(estimate_clicked, config, estimate_md, api_name=api_names.ESTIMATE)
 
         @handler(None)
         def config_edited(user, text):
