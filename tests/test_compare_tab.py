@@ -8,7 +8,7 @@ from pathlib import Path
 import gradio as gr
 import pytest
 import yaml
-from conftest import PLANTED_TOKEN, RECIPES
+from helpers import PLANTED_TOKEN, RECIPES
 
 import app
 from core.errors import StudioError

@@ -10,8 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import RECIPES, ROOT, read_metrics
-from helpers import StepBarrier
+from helpers import RECIPES, ROOT, StepBarrier, read_metrics
 
 from jobs.api import JobError, JobQueue
 from jobs.runner import Worker, alive

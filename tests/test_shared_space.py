@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import PLANTED_TOKEN, ROOT
+from helpers import PLANTED_TOKEN, ROOT
 
 from jobs import access
 from ui import api_names

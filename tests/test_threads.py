@@ -2,7 +2,7 @@
 
 import json
 
-from conftest import RECIPES
+from helpers import RECIPES
 
 from core import threads
 from jobs.api import JobQueue

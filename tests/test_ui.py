@@ -6,8 +6,8 @@ import time
 import gradio as gr
 import pytest
 import yaml
-from conftest import RECIPES, ROOT
 from gradio_client import Client
+from helpers import RECIPES, ROOT
 
 import app
 from core.errors import StudioError
