@@ -8,6 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
+from core import threads
+from core.errors import quiet_hub_retries, user_message
+from evaluation.compare import compare, report_folder
+from evaluation.single import evaluate_target
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description="Evaluate and compare fine-tunes.")
@@ -26,18 +31,12 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--beta", type=float, default=0.1, help="beta of the implicit reward against the base")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
-    from core import threads
-
     threads.configure()  # before torch loads: this process's thread share, passive OpenMP waits
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from core.errors import quiet_hub_retries, user_message
-
     quiet_hub_retries()
     try:
         if args.command == "compare":
-            from evaluation.compare import compare
-
             out = Path(args.output_dir or Path("runs") / f"compare-{Path(args.config).stem}")
             data = compare(args.config, out)
             print((out / "report.md").read_text(encoding="utf-8"))
@@ -45,13 +44,9 @@ def main(argv: list[str] | None = None) -> int:
             failed = [a for a, e in data["arms"].items() if e["status"] != "succeeded"]
             return 1 if failed and len(failed) == len(data["arms"]) else 0
         if args.command == "report":
-            from evaluation.compare import report_folder
-
             report_folder(Path(args.folder))
             print((Path(args.folder) / "report.md").read_text(encoding="utf-8"))
             return 0
-        from evaluation.single import evaluate_target
-
         result = evaluate_target(
             args.target, args.data, args.pref_data, args.generations, args.max_new_tokens, args.beta
         )

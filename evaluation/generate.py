@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from evaluation.metrics import generations
+
 
 def load(model_path: str, adapter: str | None = None):
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -17,8 +19,6 @@ def load(model_path: str, adapter: str | None = None):
 
 def reply(model, tokenizer, messages: list[dict], max_new_tokens: int = 32) -> str:
     """The assistant's greedy reply to a conversation (which must end with a user turn)."""
-    from evaluation.metrics import generations
-
     return generations(model, tokenizer, [messages], max_new_tokens)[0]["reply"]
 
 

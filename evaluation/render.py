@@ -7,7 +7,7 @@ import json
 import math
 from pathlib import Path
 
-from evaluation.plots import loss_curves, metric_bars
+from trainers.plots import loss_curves, metric_bars
 
 COLUMNS = [  # (header, where, key, format)
     ("held-out NLL", "metrics", "nll", "{:.3f}"),

@@ -11,6 +11,10 @@ import argparse
 import logging
 import sys
 
+from core.errors import quiet_hub_retries, user_message
+from hub.errors import HubError
+from hub.push import push_run
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hub", description="Share Fine-Tune Studio runs on the Hub.")
@@ -27,10 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    from core.errors import quiet_hub_retries, user_message
-    from hub.errors import HubError
-    from hub.push import push_run
-
     quiet_hub_retries()
     try:
         result = push_run(

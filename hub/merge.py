@@ -9,6 +9,7 @@ from pathlib import Path
 
 from hub import model_card
 from hub.errors import HubError, message, with_retries
+from hub.staging import RECORD_FILES, copy_present, ensure_repo, refuse_secret
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ def push_merged(
     license: str | None,  # noqa: A002
     max_shard_size: str = "5GB",
 ) -> str:
-    from hub.push import RECORD_FILES, copy_present, ensure_repo, refuse_secret
-
     try:
         repo_id = ensure_repo(api, repo_id, private, overwrite)
         with tempfile.TemporaryDirectory(prefix="studio-merge-") as tmp:

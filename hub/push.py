@@ -13,21 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from core.secrets import files_with_tokens
 from hub import model_card
-from hub.errors import HubError, message, status_of, with_retries
+from hub.errors import HubError, message, with_retries
+from hub.merge import check_mergeable, push_merged
+from hub.staging import RECORD_FILES, copy_file, copy_present, ensure_repo, refuse_secret
 from trainers import methods
+from trainers.models import studio_home
+from trainers.plots import loss_curves
 
 log = logging.getLogger(__name__)
-RECORD_FILES = ("config.yaml", "metrics.jsonl", "summary.json", "data_report.json")
 COMPARISON_FILES = ("report.md", "report.json", "loss_curves.png", "metrics.png")
 _SKIP_FROM_ADAPTER = {"README.md", "training_args.bin"}
 
@@ -75,84 +73,6 @@ def _no_token(api) -> bool:
     return not (api.token or get_token())
 
 
-def _made_here(api, repo_id: str, repo_type: str = "model") -> bool:
-    """True when the existing repo is empty or its card carries this app's tag."""
-    from huggingface_hub import ModelCard
-
-    files = with_retries(lambda: api.list_repo_files(repo_id, repo_type=repo_type), "list files")
-    if not [f for f in files if f != ".gitattributes"]:
-        return True
-    if "README.md" not in files:
-        return False
-    try:
-        card = ModelCard.load(repo_id, token=api.token, repo_type=repo_type)
-    except Exception:  # noqa: BLE001 - unreadable card: treat as someone else's repo
-        return False
-    return model_card.APP_TAG in (card.data.tags or [])
-
-
-def ensure_repo(api, repo_id: str, private: bool, overwrite: bool) -> str:
-    """Create `repo_id` (user or org namespace); an existing repo only if made here or `overwrite`."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        url = with_retries(lambda: api.create_repo(repo_id, private=private, exist_ok=False), "create repo")
-        log.info("Created %s repo %s", "private" if private else "public", url.repo_id)
-        return url.repo_id
-    except HfHubHTTPError as exc:
-        if status_of(exc) != 409:
-            raise
-    if overwrite or _made_here(api, repo_id):
-        log.info("Updating existing repo %s", repo_id)
-        return repo_id
-    raise HubError(
-        f"{repo_id} already exists and was not pushed by Fine-Tune Studio: choose another repo id, "
-        "or pass --overwrite (Overwrite in the app) to add this adapter to it; your run folder is unchanged."
-    )
-
-
-PUBLIC_RECORDS = {"config.yaml", "summary.json", "data_report.json", "report.json", "report.md"}
-
-
-def _regular(src: Path) -> None:
-    """Only regular files are pushed: a link (or a device, a pipe) in a run folder is refused."""
-    mode = src.lstat().st_mode
-    if not stat.S_ISREG(mode):
-        raise HubError(
-            f"Refusing to push: {src.name} in {src.parent} is a link or special file, not a regular file; "
-            "replace it with the file itself (nothing was uploaded)."
-        )
-
-
-def _copy(src: Path, dst: Path) -> None:
-    _regular(src)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if src.name in PUBLIC_RECORDS:  # the record as published: no local paths, no run ids of local folders
-        dst.write_text(_public_text(src), encoding="utf-8")
-        return
-    try:
-        dst.hardlink_to(src)  # big weights: no second copy on disk
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def _public_text(src: Path) -> str:
-    text = src.read_text(encoding="utf-8")
-    if src.suffix == ".json":
-        return json.dumps(model_card.public(json.loads(text)), indent=2)
-    if src.suffix in (".yaml", ".yml"):
-        docs = [model_card.public(d) for d in yaml.safe_load_all(text)]  # comments (run ids) are dropped
-        return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
-    return model_card.public(text)
-
-
-def copy_present(src_dir: Path, names: tuple[str, ...], dst_dir: Path) -> None:
-    """Copy those of `names` that exist in `src_dir` into `dst_dir` (regular files only; records made public)."""
-    for name in names:
-        if (src_dir / name).exists() or (src_dir / name).is_symlink():
-            _copy(src_dir / name, dst_dir / name)
-
-
 def stage(
     run_dir: Path,
     repo_id: str,
@@ -163,14 +83,12 @@ def stage(
     run: dict | None = None,
 ) -> list[str]:
     """Fill `staging` with what the repo will hold; returns the relative file names."""
-    from evaluation.plots import loss_curves
-
     run = run or model_card.read_run(run_dir)
     if (run_dir / "adapter").is_symlink():
         raise HubError(f"Refusing to push: the adapter folder of {run_dir} is a link; nothing was uploaded.")
     for src in sorted((run_dir / "adapter").iterdir()):
         if src.name not in _SKIP_FROM_ADAPTER and not src.is_dir():
-            _copy(src, staging / src.name)
+            copy_file(src, staging / src.name)
     copy_present(run_dir, RECORD_FILES, staging / "training")
     label = f"{_method_label(run['config'])} run"  # not the run id: it names a local folder
     curve = loss_curves({label: run["metrics"]}, staging / "training" / "loss_curve.png")
@@ -210,10 +128,6 @@ def _relink(markdown: str, prefix: str, names: tuple[str, ...]) -> str:
 def find_comparison(run_dir: Path) -> Path | None:
     """The comparison folder whose report covers this run: `DIR/runs/<arm>` from `python -m evaluation compare`,
     or a comparison the app queued (STUDIO_HOME/comparisons/*/arms.json lists the run)."""
-    import json
-
-    from trainers.models import studio_home
-
     if (run_dir.parent.parent / "report.md").exists() and run_dir.parent.name == "runs":
         return run_dir.parent.parent
     for listed in sorted((studio_home() / "comparisons").glob("*/arms.json")):
@@ -228,21 +142,6 @@ def find_comparison(run_dir: Path) -> Path | None:
         ):
             return listed.parent
     return None
-
-
-def refuse_secret(staging: Path, token: str | None = None) -> None:
-    """Last guard before any upload: no staged file may hold a token-shaped string (core.secrets, by shape, so
-    any token counts, not only the pushing one) nor the pushing token itself."""
-    found = set(files_with_tokens(staging))
-    if token:
-        needle = token.encode()
-        found |= {str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file() and needle in p.read_bytes()}
-    if found:
-        names = ", ".join(sorted(found))
-        raise HubError(
-            f"Refusing to push: {names} {'holds' if len(found) == 1 else 'hold'} something that looks like a "
-            "Hugging Face token; nothing was uploaded (remove it from the run folder, then push again)."
-        )
 
 
 def push_run(
@@ -266,8 +165,6 @@ def push_run(
     user = _whoami(api, repo_id)
     full_id = repo_id if "/" in repo_id else f"{user}/{repo_id}"
     if merged:
-        from hub.merge import check_mergeable
-
         check_mergeable(run["config"])
     try:
         license = model_card.base_license(run["config"]["model"].get("name_or_path"), token)
@@ -293,8 +190,6 @@ def push_run(
     result = PushResult(full_id, f"{api.endpoint}/{full_id}", commit.commit_url, files)
     log.info("Pushed %d files to %s", len(files), result.url)
     if merged:
-        from hub.merge import push_merged
-
         target = merged_repo_id or f"{full_id}-merged"
         if "/" not in target:
             target = f"{user}/{target}"

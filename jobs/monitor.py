@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 from pathlib import Path
 
 from core import errors
+from core.runfolder import RunFolder
 
 
 def read_new(path: Path, offset: int) -> tuple[list[str], int]:
@@ -28,36 +28,17 @@ def read_new(path: Path, offset: int) -> tuple[list[str], int]:
 
 
 def metrics_since(run_dir: Path, after_step: int = -1, offset: int = 0) -> tuple[list[dict], int]:
-    """Metric rows with step > after_step (from byte `offset` on), and the next offset."""
-    lines, new_offset = read_new(Path(run_dir) / "metrics.jsonl", offset)
-    rows = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if row.get("step", 0) > after_step:
-            rows.append(row)
-    return rows, new_offset
+    """Metric rows with step > after_step (from byte `offset` on), and the next offset (core.runfolder)."""
+    return RunFolder(run_dir).metrics_since(after_step, offset)
 
 
 def log_tail(run_dir: Path, max_bytes: int = 20_000) -> str:
-    path = Path(run_dir) / "train.log"
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, 2)
-            size = f.tell()
-            f.seek(max(0, size - max_bytes))
-            return f.read().decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""
+    return RunFolder(run_dir).log_tail(max_bytes)
 
 
 def read_summary(run_dir: Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    """summary.json as a plain dict ({} when missing or half written); RunFolder(run_dir).summary() is typed."""
+    return RunFolder(run_dir).summary().to_dict()
 
 
 DISK_FULL = errors.DISK_FULL
@@ -86,19 +67,20 @@ def _disk_nearly_full(run_dir: Path) -> bool:
 
 def classify(returncode: int | None, run_dir: Path, cancelled: bool = False) -> tuple[str, str, str | None]:
     """(status, exit_reason, user message) for a finished child process."""
-    summary = read_summary(run_dir)
-    status = summary.get("status")
+    folder = RunFolder(run_dir)
+    summary = folder.summary()
+    status = summary.status
     if status == "succeeded" and returncode in (0, None):  # None: adopted after a restart, its own record decides
         return "succeeded", "completed", None
     if cancelled or status == "cancelled":
         return "cancelled", "cancelled", "Cancelled; the last checkpoint is kept and the run can be resumed."
-    tail = log_tail(run_dir).lower()
-    if summary.get("error"):
-        reason = summary.get("exit_reason") or "error"
+    tail = folder.log_tail().lower()
+    if summary.error:
+        reason = summary.exit_reason or "error"
         for needle, code, _ in PATTERNS:
-            if needle in summary["error"].lower():
+            if needle in summary.error.lower():
                 reason = code
-        return "failed", reason, DISK_FULL if reason == "disk_full" else summary["error"]
+        return "failed", reason, DISK_FULL if reason == "disk_full" else summary.error
     for needle, code, message in PATTERNS:
         if needle in tail:
             return "failed", code, message

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
+from core.secrets import find_in
 from trainers import methods
 
 METHODS = tuple(methods.names())  # the method table (trainers/methods.py) is the one place a method exists
@@ -458,8 +459,6 @@ def _check_size(raw: Any) -> None:
 
 def check_secrets(raw: Any) -> None:
     """No credential anywhere in a config (by shape, or under a key named like one); the value is never echoed."""
-    from core.secrets import find_in
-
     for where in find_in(raw):
         raise ConfigError(
             f"{where} holds a secret: tokens never go in a config; set the HF_TOKEN environment variable."

@@ -15,8 +15,11 @@ import warnings
 from pathlib import Path
 
 from core.errors import StudioError
+from data import doctor
+from data.sources import is_local, load
 from trainers import methods
-from trainers.config import RunConfig
+from trainers.config import DataSection, ModelSection, PeftSection, RunConfig
+from trainers.models import peft_config, resolve_and_load_tokenizer, resolve_model_path
 
 TIERS_FILE = Path(__file__).resolve().parent.parent / "templates" / "hardware" / "spaces-2026-11.yaml"
 GB = 1e9
@@ -58,9 +61,6 @@ def count_parameters(path: str, revision: str, trust: bool, peft_key: tuple | No
     """Exact counts on the meta device: PEFT's own get_nb_trainable_parameters on the wrapped meta model."""
     import torch
     from transformers import AutoModelForCausalLM
-
-    from trainers.config import ModelSection, PeftSection
-    from trainers.models import peft_config
 
     model_cfg = _text_config(path, ModelSection(name_or_path=path, revision=revision, trust_remote_code=trust))
     try:
@@ -188,8 +188,6 @@ def data_stats(cfg: RunConfig, rows: int | None = None, tokens_per_row: float | 
     """Rows and mean tokens per row: given, or from the data doctor for local data, else a stated assumption."""
     if rows and tokens_per_row:
         return {"rows": int(rows), "tokens_per_row": float(tokens_per_row), "source": "given"}
-    from data.sources import is_local
-
     if is_local(cfg.data.source):
         try:
             return _doctor_stats(cfg.data.source, cfg.data.split, cfg.model.name_or_path, cfg.method, rows)
@@ -203,11 +201,6 @@ def data_stats(cfg: RunConfig, rows: int | None = None, tokens_per_row: float | 
 @functools.lru_cache(maxsize=8)
 def _doctor_stats(source: str, split: str, model: str, method: str, rows: int | None) -> dict:
     import datasets
-
-    from data import doctor
-    from data.sources import load
-    from trainers.config import DataSection, ModelSection
-    from trainers.models import resolve_and_load_tokenizer
 
     datasets.disable_progress_bars()
     tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path=model))
@@ -284,8 +277,6 @@ def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> d
 
 
 def _model_path(cfg: RunConfig) -> str:
-    from trainers.models import resolve_model_path
-
     return resolve_model_path(cfg.model.name_or_path)
 
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from core.errors import ConfigError, ModelError
+from trainers import demo_model
 from trainers.config import ModelSection, PeftSection
 
 DEMO_MODEL_ID = "demo-tiny"
@@ -19,8 +20,6 @@ def studio_home() -> Path:
 def resolve_model_path(name_or_path: str) -> str:
     """The demo model id builds the offline demo model on first use; everything else passes through."""
     if name_or_path == DEMO_MODEL_ID:
-        from trainers import demo_model
-
         return str(demo_model.ensure(studio_home() / "models" / DEMO_MODEL_ID))
     return name_or_path
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from data.convert import last_turn_as_completion
+from trainers.demo_model import CHAT_TEMPLATE
 
 log = logging.getLogger("trainers")
 
@@ -39,8 +40,6 @@ def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_co
     from trl import SFTConfig, SFTTrainer
 
     if fmt in ("messages", "prompt_completion") and not tokenizer.chat_template:
-        from trainers.demo_model import CHAT_TEMPLATE
-
         tokenizer.chat_template = CHAT_TEMPLATE.read_text(encoding="utf-8")
         log.warning("The tokenizer has no chat template; using ChatML (templates/chat/chatml_generation.jinja).")
     plan = loss_mask_plan(tokenizer, fmt, training)

@@ -1,4 +1,6 @@
-"""Report images (PNG, matplotlib's headless Agg backend): loss curves of one or several runs, metric bars."""
+"""Run charts (PNG, matplotlib's headless Agg backend): loss curves of one or several runs, metric bars.
+
+Below both evaluation/ (comparison reports) and hub/ (the pushed loss curve), which are siblings."""
 
 from __future__ import annotations
 
