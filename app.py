@@ -9,12 +9,16 @@ with gradio_client; every endpoint name is in ui/api_names.py (/submit_run, /run
 
 from __future__ import annotations
 
+import argparse
 import os
 import threading
 
 import gradio as gr
 
+from core import threads
+from hub.space import idle_hook
 from jobs import status
+from jobs.runner import Worker
 from ui import api_names, auth, compare_tab, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
 from ui.handlers import handler
@@ -71,10 +75,6 @@ def start_worker(ctx: AppContext) -> threading.Thread:
 
 
 def make_context() -> AppContext:
-    from core import threads
-    from hub.space import idle_hook
-    from jobs.runner import Worker
-
     on_idle, idle_after_s = idle_hook()
     # the app keeps a share of the cores for its own inference (Playground, evaluation); runs get the rest
     worker = Worker(on_idle=on_idle, idle_after_s=idle_after_s, cpu_reserve=threads.app_share())
@@ -83,10 +83,6 @@ def make_context() -> AppContext:
 
 def main(argv: list[str] | None = None) -> None:
     """Start the worker thread and serve the app (GRADIO_SERVER_NAME / GRADIO_SERVER_PORT, default 127.0.0.1:7860)."""
-    import argparse
-
-    from core import threads
-
     argparse.ArgumentParser(prog="studio app", description=main.__doc__).parse_args(argv)
 
     threads.configure(threads.app_share())  # the app's own torch threads: its share, waiting passively

@@ -16,7 +16,10 @@ import logging
 import sqlite3
 import sys
 
-from core.errors import disk_full
+from core.errors import StudioError, disk_full
+from jobs import monitor
+from jobs.api import JobQueue
+from jobs.runner import Worker
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -49,16 +52,11 @@ def _row(run) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = make_parser().parse_args(argv)
-    from core.errors import StudioError
-    from jobs.api import JobQueue
-
     try:
         queue = JobQueue()
         if args.command == "submit":
             print(queue.submit(args.config, owner=args.owner, overrides=args.overrides))
         elif args.command == "worker":
-            from jobs.runner import Worker
-
             logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
             Worker(concurrency=args.concurrency, auto_resume=not args.no_auto_resume, grace_s=args.grace).run(
                 until_empty=args.until_empty
@@ -85,8 +83,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def store_error(exc: BaseException) -> str:
     """A store or file error as one sentence (a full disk names the way out)."""
-    from jobs import monitor
-
     if disk_full(exc) or "disk i/o" in str(exc).lower():
         return monitor.DISK_FULL
     return f"The run store under STUDIO_HOME could not be read or written ({exc})."

@@ -19,6 +19,7 @@ from core.errors import StudioError
 from jobs import access, chain, monitor
 from jobs.runner import Worker, signal_group, studio_home
 from jobs.store import FINAL, Run, Store, new_run_id
+from trainers import config as config_mod
 
 
 class JobError(StudioError):
@@ -40,8 +41,6 @@ class JobQueue:
         name: str | None = None,
     ) -> str:
         """Validate a RunConfig (a YAML path or a parsed mapping), give it a run folder, queue it."""
-        from trainers import config as config_mod
-
         owner = access.require_owner(owner)
         # The shared-Space path rules come first: validation tells a missing path from a file or a folder, and
         # that difference must not let a user probe the server's paths.

@@ -29,11 +29,14 @@ import yaml
 
 from core import threads
 from core.errors import StudioError
+from evaluation import compare
+from hub.pull import check_run_sources
 from jobs import access
 from jobs.childenv import child_env
 from jobs.runner import alive
 from jobs.status import run_status
 from jobs.store import FINAL, new_run_id
+from trainers import config as config_mod
 from trainers import methods
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,10 +86,6 @@ def _resolve_existing(ctx, raw: dict, owner: str) -> dict[str, str]:
 def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
     """Validate the comparison mapping, write its folder, queue its arms (sft, dpo, sft_dpo in that order).
     Returns {"comparison_id", "runs": {arm: run id}}."""
-    from evaluation import compare
-    from hub.pull import check_run_sources
-    from trainers import config as config_mod
-
     owner = access.require_owner(owner)
     raw = _anchor_paths(raw)
     existing_ids = _resolve_existing(ctx, raw, owner)

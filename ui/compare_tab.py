@@ -25,6 +25,7 @@ from jobs.comparisons import (
     render_report,
 )
 from trainers import methods
+from trainers.config import yaml_syntax_error
 from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error
@@ -126,8 +127,6 @@ def parse_yaml(text: str) -> dict:
     try:
         raw = yaml.safe_load(text or "")
     except yaml.YAMLError as exc:
-        from trainers.config import yaml_syntax_error
-
         raise yaml_syntax_error("The comparison config", exc) from exc
     if raw is None:
         raise StudioError("The comparison config is empty: fill in the form or paste a comparison YAML.")

@@ -5,8 +5,12 @@ from __future__ import annotations
 import gradio as gr
 
 from core.errors import StudioError, user_message
+from data import doctor
+from data.splits import load_for_run
 from jobs import access
 from trainers import methods
+from trainers.config import DataSection, ModelSection
+from trainers.models import resolve_and_load_tokenizer
 from ui import api_names
 from ui.context import DEMO_SFT, AppContext
 from ui.handlers import handler
@@ -39,11 +43,6 @@ def check_data(
 ) -> tuple[str, str, str]:
     """(detected format, preview of the first rows under the chat template, doctor report).  An upload is first
     copied into the owner's uploads folder; on a shared Space every path (source, model) follows jobs.access."""
-    from data import doctor
-    from data.splits import load_for_run
-    from trainers.config import DataSection, ModelSection
-    from trainers.models import resolve_and_load_tokenizer
-
     saved = None
     if access.enforced() and ctx is None:
         raise StudioError(access.NO_OWNER)
@@ -60,7 +59,7 @@ def check_data(
     )
     try:
         tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path=model or "demo-tiny"))
-        train, _, _, info, reports = load_for_run(section, method, tokenizer, int(max_length))
+        train, _, _, info, reports = load_for_run(section, methods.get(method).task, tokenizer, int(max_length))
     except StudioError:
         raise
     except Exception as exc:  # noqa: BLE001 - Hub and file errors become one sentence

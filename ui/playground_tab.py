@@ -10,6 +10,7 @@ import gradio as gr
 from core.errors import StudioError
 from jobs import access
 from jobs.api import JobError
+from trainers.models import resolve_model_path
 from ui import api_names
 from ui.context import AppContext
 from ui.handlers import handler
@@ -69,8 +70,6 @@ def compare(ctx: AppContext, choice: str, message: str, temperature: float, max_
     """Yields (base reply, adapter reply) as both stream, same sampling settings for both."""
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from trainers.models import resolve_model_path
 
     base_id, adapter = resolve_adapter(ctx, choice, owner)
     tokenizer = AutoTokenizer.from_pretrained(adapter)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from core.errors import StudioError
+from hub.push import push_run
 from jobs import access
 from ui import api_names
 from ui.context import AppContext
@@ -22,8 +23,6 @@ def publish(
     overwrite: bool,
 ) -> str:
     """Push the run; returns Markdown with the repo link(s). Raises StudioError with one sentence."""
-    from hub.push import push_run
-
     owner = access.require_owner(owner)
     if not (repo_id or "").strip():
         raise StudioError("Enter a repo id (NAME or NAMESPACE/NAME) to publish to.")

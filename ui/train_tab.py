@@ -10,12 +10,14 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
-from core.errors import StudioError
+from core.errors import StudioError, user_message
 from hub.checkpoints import sync_settings
 from jobs import access
 from jobs.chain import PREVIOUS
-from trainers import methods
-from trainers.config import TRAINING_DEFAULTS, DataSection
+from trainers import config as config_mod
+from trainers import estimate as estimator
+from trainers import hf_jobs, methods
+from trainers.config import LAUNCH_PROFILES, TRAINING_DEFAULTS, DataSection, yaml_syntax_error
 from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.handlers import handler, sign_in_sentence
@@ -137,16 +139,12 @@ def gpu_count() -> int:
 
 def launch_profiles() -> list[str]:
     """Multi-GPU profiles, offered only when this machine has more than one GPU."""
-    from trainers.config import LAUNCH_PROFILES
-
     return [p for p in LAUNCH_PROFILES if p not in ("single_gpu", "cpu_ddp")] if gpu_count() > 1 else []
 
 
 def hf_jobs_command(text: str, flavor: str, push_to: str, code_repo: str) -> str:
     """The `hf jobs run` command for the first document of the config (the token goes as a secret)."""
     import tempfile
-
-    from trainers import hf_jobs
 
     doc = dict(parse_yaml(text)[0])
     if doc.get("init_from") == PREVIOUS:
@@ -164,8 +162,6 @@ def parse_yaml(text: str) -> list[dict]:
     try:
         docs = [d for d in yaml.safe_load_all(text or "") if d is not None]
     except yaml.YAMLError as exc:
-        from trainers.config import yaml_syntax_error
-
         raise yaml_syntax_error("The config", exc) from exc
     if not docs or not all(isinstance(d, dict) for d in docs):
         raise StudioError("The config is empty: pick a preset or fill in the form, then build the config.")
@@ -194,17 +190,13 @@ def cli_command(text: str) -> str:
 def estimate(text: str, ctx: AppContext | None = None, owner: str | None = "local") -> str:
     """The pre-flight estimate (trainers/estimate.py) of the first document: parameters, peak memory, time and
     cost per Spaces tier, full vs LoRA vs QLoRA, and a warning when this machine will likely run out of memory."""
-    from trainers import config as config_mod
-    from trainers.estimate import estimate as run_estimate
-    from trainers.estimate import render
-
     doc = dict(parse_yaml(text)[0])
     doc.pop("init_from", None)
     if access.enforced():  # the estimate reads the model's config: a path is checked like a submitted one
         if ctx is None:
             raise StudioError(access.NO_OWNER)
         access.check_config(doc, owner, ctx.home, ctx.queue.store)
-    est = run_estimate(config_mod.from_dict(doc))
+    est = estimator.estimate(config_mod.from_dict(doc))
     local = est["local"]
     warning = ""
     if local["fits"] != "fits":
@@ -213,7 +205,7 @@ def estimate(text: str, ctx: AppContext | None = None, owner: str | None = "loca
             f"{local['fits']}): lower the batch size or max length, turn on gradient checkpointing, use QLoRA, "
             "or pick a bigger tier below.\n\n"
         )
-    return warning + render(est)
+    return warning + estimator.render(est)
 
 
 def live_estimate(text: str, ctx: AppContext | None = None, owner: str | None = "local") -> str:
@@ -221,8 +213,6 @@ def live_estimate(text: str, ctx: AppContext | None = None, owner: str | None = 
     try:
         return estimate(text, ctx, owner)
     except Exception as exc:  # noqa: BLE001 - shown, not raised, while the user types
-        from core.errors import user_message
-
         return f"Estimate unavailable: {user_message(exc)}"
 
 
@@ -264,10 +254,8 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
             [None, *profiles], value=None, label=f"Multi-GPU launch ({gpu_count()} GPUs)", visible=bool(profiles)
         )
         with gr.Accordion("Run it on HF Jobs instead (bigger hardware, billed per minute)", open=False):
-            from trainers.hf_jobs import flavors
-
             with gr.Row():
-                flavor = gr.Dropdown(flavors(), value="a10g-large", label="Flavor")
+                flavor = gr.Dropdown(hf_jobs.flavors(), value="a10g-large", label="Flavor")
                 push_to = gr.Textbox(label="Push the adapter to (NAMESPACE/NAME)")
                 code_repo = gr.Textbox(
                     f"https://huggingface.co/spaces/{os.environ['SPACE_ID']}" if os.environ.get("SPACE_ID") else "",
