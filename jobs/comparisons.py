@@ -29,6 +29,7 @@ import yaml
 
 from core import threads
 from core.errors import StudioError
+from core.runfolder import RunFolder, read_json, write_json_atomic
 from evaluation import compare
 from hub.pull import check_run_sources
 from jobs import access
@@ -118,7 +119,7 @@ def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
                 mapping["init_from"] = run_dirs[mapping["init_from"]]
             run_ids[arm] = ctx.queue.submit(mapping, owner=owner, token=token, name=f"compare-{comparison_id}-{arm}")
             run_dirs[arm] = ctx.queue.get(run_ids[arm], owner).run_dir
-        _write_json(folder / "arms.json", run_dirs)
+        write_json_atomic(folder / "arms.json", run_dirs)
         title = f"{', '.join(ARM_LABELS[a] for a in cfg['arms']) or 'existing runs'} on {cfg['model']['name_or_path']}"
         write_meta(folder, owner, run_ids, existing_ids, title)  # last: the comparison is listed once complete
     except Exception:
@@ -135,12 +136,6 @@ def _either(labels) -> str:
     return labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} or {labels[-1]}"
 
 
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    tmp.replace(path)
-
-
 def write_meta(folder: Path, owner: str, run_ids=None, existing_ids=None, title: str = "") -> None:
     """meta.json: who owns the comparison and which queued runs are its arms."""
     meta = {
@@ -150,18 +145,14 @@ def write_meta(folder: Path, owner: str, run_ids=None, existing_ids=None, title:
         "title": title,
         "created_at": time.time(),
     }
-    _write_json(Path(folder) / "meta.json", meta)
+    write_json_atomic(Path(folder) / "meta.json", meta)
 
 
 # --- finding a comparison, only the owner's ---------------------------------------------------------------
 
 
 def _read_meta(folder: Path) -> dict:
-    try:
-        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
+    return read_json(folder / "meta.json")
 
 
 def comparison_folder(ctx, comparison_id: str, owner: str | None) -> tuple[Path, dict]:
@@ -191,13 +182,6 @@ def list_comparisons(ctx, owner: str | None) -> list[tuple[str, str]]:
 # --- arm status and the report child ----------------------------------------------------------------------
 
 
-def _summary(run_dir: str | Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
 def _queued_state(ctx, run_id: str, owner: str) -> dict:
     try:
         state = run_status(ctx.queue, run_id, owner)
@@ -210,10 +194,7 @@ def _queued_state(ctx, run_id: str, owner: str) -> dict:
 def arm_states(ctx, folder: Path, meta: dict, owner: str) -> dict[str, dict]:
     """{arm or existing name: {label, run_id, status, error, finished}}; queued arms report the queue's state,
     run folders listed in arms.json without a run id (built elsewhere) their summary.json."""
-    try:
-        arms = json.loads((folder / "arms.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        arms = {}
+    arms = read_json(folder / "arms.json")
     try:
         chosen = (yaml.safe_load((folder / "comparison.yaml").read_text(encoding="utf-8")) or {}).get("arms") or []
     except (OSError, yaml.YAMLError):
@@ -229,8 +210,8 @@ def arm_states(ctx, folder: Path, meta: dict, owner: str) -> dict[str, dict]:
             entry = _queued_state(ctx, run_ids[arm], owner)
             entry["finished"] = entry["status"] in FINAL + ("deleted",)
         else:  # a finished run folder listed by hand: nothing will change it
-            summary = _summary(run_dir)
-            entry = {"run_id": None, "status": summary.get("status") or "missing", "error": summary.get("error")}
+            summary = RunFolder(run_dir).summary()
+            entry = {"run_id": None, "status": summary.status, "error": summary.error}
             entry["finished"] = True
         out[arm] = {"label": label, **entry}
     for name, run_id in (meta.get("existing_ids") or {}).items():
@@ -295,7 +276,7 @@ def launch_report(ctx, folder: Path, token: str | None) -> int | None:
     except OSError as exc:
         marker.unlink(missing_ok=True)
         raise StudioError(f"The report process could not be started ({exc.strerror or exc}).") from exc
-    _write_json(marker, {"pid": proc.pid, "started_at": started})
+    write_json_atomic(marker, {"pid": proc.pid, "started_at": started})
     threading.Thread(target=proc.wait, name=f"report-{folder.name}", daemon=True).start()  # reaps it
     return proc.pid
 

@@ -10,15 +10,15 @@ from pathlib import Path
 
 import yaml
 
-from jobs import monitor
+from core.runfolder import RunFolder
 from trainers import methods
 
 
 def run_config(run_dir: str | Path) -> dict:
     """The run's config.yaml as a mapping ({} when missing or unreadable)."""
     try:
-        cfg = yaml.safe_load((Path(run_dir) / "config.yaml").read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        cfg = yaml.safe_load(RunFolder(run_dir).config_text() or "")
+    except yaml.YAMLError:
         return {}
     return cfg if isinstance(cfg, dict) else {}
 
@@ -47,12 +47,12 @@ def progress(status: str, step: int, total: int | None, train: list[dict], start
 def run_status(queue, run_id: str, owner: str | None) -> dict:
     """Status plus the latest metrics: what a script polling /run_status needs."""
     run = queue.get(run_id, owner)  # refuses a missing owner
-    metrics = monitor.metrics_since(Path(run.run_dir))[0]
-    train = [m for m in metrics if "loss" in m]
-    summary = monitor.read_summary(Path(run.run_dir))
+    folder = RunFolder(run.run_dir)
+    train = [m for m in folder.metrics() if "loss" in m]
+    summary = folder.summary()
     latest = {k: v for k, v in (train[-1] if train else {}).items() if k != "time"}
     total = max_steps(run.run_dir)
-    step = max(latest.get("step", 0), summary.get("global_step") or 0)
+    step = max(latest.get("step", 0), summary.global_step or 0)
     done, eta = progress(run.status, step, total, train, run.started_at)
     return {
         "run_id": run.id,
@@ -64,7 +64,7 @@ def run_status(queue, run_id: str, owner: str | None) -> dict:
         "progress": done,
         "eta_s": eta,
         "latest": latest,
-        "final_metrics": summary.get("final_metrics"),
+        "final_metrics": summary.get("final_metrics"),  # None (not {}) before the run ends
     }
 
 
@@ -81,7 +81,7 @@ def curves(queue, run_id: str, owner: str | None) -> dict[str, list[tuple]]:
     """{"loss": [(step, value, series)], "learning_rate": [...], "method": [...]}: train and held-out loss, the
     learning rate, and the metrics the run's method charts (trainers.methods)."""
     run = queue.get(run_id, owner)
-    metrics = monitor.metrics_since(Path(run.run_dir))[0]
+    metrics = RunFolder(run.run_dir).metrics()
     loss = [(m["step"], m["loss"], "train") for m in metrics if m.get("loss") is not None]
     loss += [(m["step"], m["eval_loss"], "held-out") for m in metrics if m.get("eval_loss") is not None]
     lr = [(m["step"], m["learning_rate"], "learning rate") for m in metrics if "learning_rate" in m]

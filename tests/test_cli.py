@@ -45,3 +45,18 @@ def test_python_dash_m_still_works():
         [sys.executable, "-m", "jobs", "list", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0 and "usage: python -m jobs list" in done.stdout
+
+
+def test_pyproject_installs_every_package_and_the_command():
+    """`pip install -e .` maps exactly our packages (explicit, never discovered) and installs `studio`."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    found = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in ROOT.glob("*/**/__init__.py")
+        if p.parts[len(ROOT.parts)] not in ("tests", "bench") and not p.parts[len(ROOT.parts)].startswith(".")
+    }
+    assert set(project["tool"]["setuptools"]["packages"]) == found
+    assert project["project"]["scripts"]["studio"] == "studio_cli:main"
+    assert set(project["tool"]["importlinter"]["root_packages"]) == {p for p in found if "." not in p}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import gradio as gr
 
 from core.errors import StudioError
+from core.runfolder import RunFolder, read_json
 from jobs import access
 from jobs.api import JobError
 from trainers.models import resolve_model_path
@@ -18,8 +18,6 @@ from ui.handlers import handler
 
 def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[str, str]:
     """(base model, adapter path or Hub id) from a run id of mine or a Hub adapter id."""
-    import json
-
     owner = access.require_owner(owner)
     choice = (choice or "").strip()
     if not choice:
@@ -29,10 +27,12 @@ def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[st
     except JobError:
         run = None
     if run is not None:
-        adapter = Path(run.run_dir) / "adapter"
-        if not (adapter / "adapter_config.json").exists():
+        adapter = RunFolder(run.run_dir).adapter()
+        if adapter is None or not (adapter / "adapter_config.json").is_file():
             raise StudioError(f"Run {choice} has no adapter yet: it appears when the run succeeds.")
-        base = json.loads((adapter / "adapter_config.json").read_text())["base_model_name_or_path"]
+        base = read_json(adapter / "adapter_config.json").get("base_model_name_or_path")
+        if not base:
+            raise StudioError(f"Run {choice}'s adapter does not name its base model (adapter_config.json).")
     else:
         access.check_path(choice, owner, ctx.home, ctx.queue.store)  # shared Space: only your own folders
         from peft import PeftConfig

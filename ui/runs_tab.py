@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from core.errors import StudioError
-from jobs import monitor, status
+from core.runfolder import RunFolder
+from jobs import status
 from trainers import methods
 from ui import publish_panel
 from ui.context import AppContext
@@ -25,7 +25,7 @@ def _when(ts: float | None) -> str:
 def list_runs(ctx: AppContext, owner: str | None) -> pd.DataFrame:
     rows = []
     for run in reversed(ctx.queue.list(owner)) if owner else []:
-        metrics = monitor.metrics_since(Path(run.run_dir))[0] if run.run_dir else []
+        metrics = RunFolder(run.run_dir).metrics() if run.run_dir else []
         last = next((m for m in reversed(metrics) if "loss" in m), {})
         rows.append(
             [
