@@ -19,6 +19,7 @@ from core import threads
 from hub.space import idle_hook
 from jobs import status
 from jobs.runner import Worker
+from trainers import methods
 from ui import api_names, auth, compare_tab, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
 from ui.handlers import handler
@@ -50,7 +51,10 @@ def build(ctx: AppContext | None = None) -> gr.Blocks:
     demo_default = not ctx.online
     with gr.Blocks(title="Fine-Tune Studio") as demo:
         with gr.Row():
-            gr.Markdown("# Fine-Tune Studio\nSFT, DPO and SFT→DPO with LoRA, QLoRA, DoRA or full fine-tuning.")
+            *others, last = methods.arms().values()
+            gr.Markdown(
+                f"# Fine-Tune Studio\n{', '.join(others)} and {last} with LoRA, QLoRA, DoRA or full fine-tuning."
+            )
             if auth.on_space_with_oauth():
                 gr.LoginButton()
         if demo_default:

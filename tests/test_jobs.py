@@ -214,3 +214,29 @@ def test_token_reaches_the_child_only_through_its_environment(home, monkeypatch)
     for path in home.rglob("*"):
         if path.is_file() and not path.is_symlink():
             assert SECRET.encode() not in path.read_bytes(), path
+
+
+def test_status_progress_and_eta_from_the_logged_rows():
+    from jobs import status
+
+    rows = [{"step": 5, "loss": 1.0, "time": 110.0}]
+    assert status.progress("running", 5, 10, rows, 100.0) == (0.5, 10.0)  # 10 s for 5 steps: 10 s left
+    assert status.progress("succeeded", 7, 10, rows, 100.0) == (1.0, None)
+    assert status.progress("running", 5, None, rows, 100.0) == (None, None)  # epochs: no known end
+
+
+def test_a_chain_is_checked_whole_and_previous_needs_a_run_before_it(tmp_path):
+    import yaml
+
+    from core.errors import StudioError
+
+    queue = JobQueue(tmp_path)
+    doc = yaml.safe_load((RECIPES / "demo-sft.yaml").read_text())
+    with pytest.raises(StudioError, match="needs a run before it"):
+        queue.submit_chain([{**doc, "init_from": "previous"}], "local")
+    with pytest.raises(StudioError):  # the second document is invalid: the first is not queued either
+        queue.submit_chain([doc, {**doc, "method": "nope"}], "local")
+    assert queue.list("local") == []
+    first, second = queue.submit_chain([doc, {**doc, "init_from": "previous"}], "local")
+    run_config = yaml.safe_load(Path(queue.get(second, "local").run_dir, "config.yaml").read_text())
+    assert run_config["init_from"] == queue.get(first, "local").run_dir

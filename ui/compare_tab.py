@@ -15,6 +15,7 @@ import gradio as gr
 import yaml
 
 from core.errors import StudioError
+from data.formats import INSTRUCTION, PREFERENCE
 from jobs import comparisons
 from jobs.comparisons import (
     ARM_LABELS,
@@ -30,7 +31,7 @@ from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error
 from ui.handlers import handler
-from ui.train_tab import default_lr
+from ui.train_tab import default_lr, trained_on
 
 METHOD_CHOICES = methods.choices()
 DEMO_LR = {"sft": 5e-3, "dpo": 6e-4}  # templates/recipes/demo-compare.yaml: the tiny demo model's rates
@@ -229,15 +230,15 @@ def refresh_view(ctx: AppContext, comparison_id, known_choices, shown_version, o
 def build(ctx: AppContext, demo_default: bool):
     with gr.Tab("Compare"):
         gr.Markdown(
-            "SFT vs DPO vs SFT→DPO on one base model: every arm gets the same model, LoRA settings, seed and "
+            f"{' vs '.join(ARM_LABELS.values())} on one base model: every arm gets the same model, LoRA settings, seed and "
             "held-out rows; the arms are queued runs (see the Runs tab), and the report appears here when they "
             "have finished. The form writes the comparison YAML below; edit the YAML last for any other option."
         )
         first = CompareForm.defaults(ctx.default_model, demo_default)
         with gr.Row():
             model = gr.Textbox(first.model, label="Base model (Hub id or local path)")
-            sft_data = gr.Textbox(first.sft_source, label="Instruction dataset (SFT)")
-            pref_data = gr.Textbox(first.pref_source, label="Preference dataset (DPO)")
+            sft_data = gr.Textbox(first.sft_source, label=f"Instruction dataset ({trained_on(INSTRUCTION)})")
+            pref_data = gr.Textbox(first.pref_source, label=f"Preference dataset ({trained_on(PREFERENCE)})")
         with gr.Row():
             one_dataset = gr.Checkbox(False, label="One dataset for both (the instruction dataset field)")
             arms = gr.CheckboxGroup([(label, arm) for arm, label in ARM_LABELS.items()], value=first.arms, label="Arms")

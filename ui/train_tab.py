@@ -11,6 +11,7 @@ import gradio as gr
 import yaml
 
 from core.errors import StudioError, user_message
+from data.formats import INSTRUCTION, PREFERENCE
 from hub.checkpoints import sync_settings
 from jobs import access
 from jobs.chain import PREVIOUS
@@ -31,7 +32,12 @@ PEFT_KINDS = {  # label -> (peft.type, model.quantization)
 }
 METHODS = methods.arms()  # {arm: label}: each method, then the chains (SFT→DPO)
 DEMO_LR_FACTOR = 25  # the offline demo model is tiny: it learns at 25x the engine's learning rates
-DATA_KIND_SOURCE = {"sft": "data_source", "preference": "pref_source"}  # data kind -> the form field naming it
+DATA_KIND_SOURCE = {INSTRUCTION: "data_source", PREFERENCE: "pref_source"}  # data kind -> the form field naming it
+
+
+def trained_on(kind: str) -> str:
+    """The labels of the methods that train on a data kind, e.g. "SFT" for instruction data."""
+    return "/".join(label for label, name in methods.choices() if kind in methods.get(name).data_kinds)
 
 
 def preset_yaml(name: str) -> str:
@@ -220,16 +226,21 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
     with gr.Tab("Train"):
         with gr.Row():
             preset = gr.Dropdown(ctx.recipes(), label="Preset (templates/recipes)", value=None)
-            method = gr.Radio([(label, arm) for arm, label in METHODS.items()], value="sft", label="Method")
+            method = gr.Radio(
+                [(label, arm) for arm, label in METHODS.items()], value=methods.names()[0], label="Method"
+            )
             peft_kind = gr.Dropdown(list(PEFT_KINDS), value="LoRA", label="Adapter")
         with gr.Row():
             model = gr.Textbox(ctx.default_model, label="Base model (Hub id or local path)")
-            data_source = gr.Textbox(str(DEMO_SFT) if demo_default else "trl-lib/Capybara", label="SFT data")
+            data_source = gr.Textbox(
+                str(DEMO_SFT) if demo_default else "trl-lib/Capybara", label=f"{trained_on(INSTRUCTION)} data"
+            )
             pref_source = gr.Textbox(
-                str(DEMO_DPO) if demo_default else "trl-lib/ultrafeedback_binarized", label="DPO preference data"
+                str(DEMO_DPO) if demo_default else "trl-lib/ultrafeedback_binarized",
+                label=f"{trained_on(PREFERENCE)} preference data",
             )
         with gr.Row():
-            lr = gr.Number(form_lr("sft", demo_default), label="Learning rate (first stage)", minimum=0)
+            lr = gr.Number(form_lr(methods.names()[0], demo_default), label="Learning rate (first stage)", minimum=0)
             epochs = gr.Number(1, label="Epochs", minimum=0)
             max_steps = gr.Number(200 if demo_default else 0, label="Max steps (0 = use epochs)", precision=0)
             batch = gr.Slider(1, 64, value=8, step=1, label="Batch size per device")
