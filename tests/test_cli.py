@@ -52,11 +52,8 @@ def test_pyproject_installs_every_package_and_the_command():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    found = {
-        ".".join(p.parent.relative_to(ROOT).parts)
-        for p in ROOT.glob("*/**/__init__.py")
-        if p.parts[len(ROOT.parts)] not in ("tests", "bench") and not p.parts[len(ROOT.parts)].startswith(".")
-    }
+    tops = [d for d in ROOT.iterdir() if d.is_dir() and not d.name.startswith(".") and d.name not in ("tests", "bench")]
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in tops for p in top.rglob("__init__.py")}
     assert set(project["tool"]["setuptools"]["packages"]) == found
     assert project["project"]["scripts"]["studio"] == "studio_cli:main"
     assert set(project["tool"]["importlinter"]["root_packages"]) == {p for p in found if "." not in p}
