@@ -4,6 +4,7 @@
     python -m trainers estimate CONFIG.yaml [--json] [--set key.path=value ...] [--rows N] [--tokens-per-row N]
     python -m trainers jobs-command CONFIG.yaml --flavor a10g-large --push-to NAME/REPO [--submit]
     python -m trainers demo-model DIR
+    python -m trainers doctor SOURCE [--method METHOD] [--model PATH_OR_ID] ...   (= python -m data doctor)
 
 `train` runs SFT or DPO (TRL) with LoRA / QLoRA / DoRA / full fine-tuning from one YAML config and
 writes a run folder; re-running on the same folder resumes from its last checkpoint.  Runs the same
@@ -46,12 +47,18 @@ def make_parser() -> argparse.ArgumentParser:
     jobs.add_argument("--timeout", default="2h", help="Job time limit (default 2h)")
     jobs.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
     jobs.add_argument("--submit", action="store_true", help="submit it now with HF_TOKEN (Jobs API)")
+    sub.add_parser("doctor", help="check a dataset before training on it (python -m trainers doctor --help)")
     demo = sub.add_parser("demo-model", help="build the tiny offline demo model and tokenizer")
     demo.add_argument("dir", help="output folder")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["doctor"]:  # the data doctor has its own parser (trainers/doctor_cli.py)
+        from trainers import doctor_cli
+
+        return doctor_cli.main(argv)
     args = make_parser().parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from core import threads
