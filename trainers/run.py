@@ -24,6 +24,7 @@ from core.errors import DISK_FULL, ConfigError, user_message
 from core.runfolder import RunFolder, RunSummary, read_json
 from data import doctor
 from data.splits import load_for_run
+from trainers import checkpoint_sync as hub_ckpt
 from trainers import config as config_mod
 from trainers import methods, models
 from trainers.callbacks import (
@@ -332,8 +333,6 @@ def train_or_restore(trainer, last_ckpt: str | None, max_steps: int):
 def checkpoint_sync(cfg, ckpt_dir: Path, resolved: dict, folder: RunFolder, have_local: bool) -> dict:
     """With TRL's checkpoint push on: record the config beside the checkpoints and, when this run folder has
     no checkpoint (a fresh machine), fetch the last one from the Hub and rebuild metrics.jsonl from it."""
-    from hub import checkpoints as hub_ckpt
-
     repo = hub_ckpt.sync_repo(cfg.training)
     if not repo:
         return {}
