@@ -7,6 +7,7 @@ import logging
 import tempfile
 from pathlib import Path
 
+from core.runfolder import RunFolder
 from hub import model_card
 from hub.errors import HubError, message, with_retries
 from hub.staging import RECORD_FILES, copy_present, ensure_repo, refuse_secret
@@ -40,9 +41,10 @@ def merge_run(run_dir: Path, out_dir: Path, max_shard_size: str = "5GB") -> Path
         revision=model_cfg.get("revision") if model_card.hub_id(base) else None,
         trust_remote_code=bool(model_cfg.get("trust_remote_code")),
     )
-    merged = PeftModel.from_pretrained(base_model, str(run_dir / "adapter")).merge_and_unload()
+    adapter = RunFolder(run_dir).adapter_path
+    merged = PeftModel.from_pretrained(base_model, str(adapter)).merge_and_unload()
     merged.save_pretrained(out_dir, max_shard_size=max_shard_size)
-    AutoTokenizer.from_pretrained(run_dir / "adapter").save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(adapter).save_pretrained(out_dir)
     log.info("Merged %s into %s", base, out_dir)
     return out_dir
 

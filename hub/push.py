@@ -17,6 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.runfolder import RunFolder
 from hub import model_card
 from hub.errors import HubError, message, with_retries
 from hub.merge import check_mergeable, push_merged
@@ -43,11 +44,12 @@ class PushResult:
 def check_run(run_dir: Path) -> dict:
     """The run's record, or one sentence saying why it cannot be pushed."""
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").exists():
+    folder = RunFolder(run_dir)
+    if not folder.config_path.exists():
         raise HubError(f"{run_dir} is not a run folder (it has no config.yaml): pass the folder of a finished run.")
     run = model_card.read_run(run_dir)
     status = run["summary"].get("status", "unknown")
-    if status != "succeeded" or not (run_dir / "adapter").is_dir():
+    if status != "succeeded" or not folder.adapter_path.is_dir():
         raise HubError(
             f"The run in {run_dir} has not finished successfully (status: {status}): "
             "only finished runs can be pushed; resume or re-run it first."
@@ -84,9 +86,10 @@ def stage(
 ) -> list[str]:
     """Fill `staging` with what the repo will hold; returns the relative file names."""
     run = run or model_card.read_run(run_dir)
-    if (run_dir / "adapter").is_symlink():
+    adapter = RunFolder(run_dir).adapter_path
+    if adapter.is_symlink():
         raise HubError(f"Refusing to push: the adapter folder of {run_dir} is a link; nothing was uploaded.")
-    for src in sorted((run_dir / "adapter").iterdir()):
+    for src in sorted(adapter.iterdir()):
         if src.name not in _SKIP_FROM_ADAPTER and not src.is_dir():
             copy_file(src, staging / src.name)
     copy_present(run_dir, RECORD_FILES, staging / "training")
