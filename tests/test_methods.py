@@ -72,3 +72,31 @@ def test_method_end_to_end(name, home, tmp_path, capsys, monkeypatch):
     # UI: the radios and the comparison arms offer it
     assert (method.label, name) in methods.choices()
     assert name in methods.arms() or not method.arm
+
+
+def test_run_folder_reads_are_tolerant_and_writes_are_rank_0(tmp_path, monkeypatch):
+    """The run-folder contract every method's run is read through (core/runfolder.py)."""
+    folder = RunFolder(tmp_path)
+    assert folder.summary().status == "missing" and folder.metrics() == [] and folder.log_tail() == ""
+    folder.summary_path.write_text('{"status": "succ')  # a reader racing a writer that is not atomic
+    assert folder.summary().status == "missing"
+    folder.write_summary({"status": "succeeded", "method": "sft", "peak_rss_mb": 12.5})
+    summary = folder.summary()
+    assert summary.succeeded and summary.peak_memory_kind == "RSS" and summary["peak_rss_mb"] == 12.5
+    assert not list(tmp_path.glob("*.tmp"))
+    folder.write_metrics([{"step": 1, "loss": 2.0}, {"step": 2, "loss": 1.5}])
+    with open(folder.metrics_path, "a") as f:
+        f.write('{"step": 3, "lo')  # a killed process's half line
+    assert [r["step"] for r in folder.metrics()] == [1, 2]
+    rows, offset = folder.metrics_since(after_step=1)
+    assert [r["step"] for r in rows] == [2] and folder.metrics_since(offset=offset) == ([], offset)
+    monkeypatch.setenv("RANK", "1")  # another rank of a launcher writes nothing
+    folder.write_summary({"status": "failed"})
+    assert folder.summary().succeeded
+    assert folder.adapter() is None
+    (tmp_path / "adapter").mkdir()
+    assert folder.adapter() == tmp_path / "adapter"
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    assert RunFolder(model).adapter() == model
