@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import PLANTED_TOKEN, RECIPES, ROOT, fake_hub_model, read_metrics, read_summary, train  # noqa: F401
+from helpers import PLANTED_TOKEN, RECIPES, read_summary, train
 
 os.environ["STUDIO_HOME"] = tempfile.mkdtemp(prefix="studio-test-")
 os.environ["HF_HUB_CACHE"] = os.path.join(os.environ["STUDIO_HOME"], "hub-cache")  # before any HF import

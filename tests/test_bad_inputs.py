@@ -13,7 +13,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT
+from helpers import ROOT
 
 DOC = ROOT / "docs" / "bad-inputs.md"
 TOKEN = "hf_" + "Zq7" * 12  # token-shaped, never a real one

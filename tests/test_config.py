@@ -4,7 +4,7 @@ import json
 
 import pytest
 import yaml
-from conftest import RECIPES, ROOT, train
+from helpers import RECIPES, ROOT, train
 
 from trainers import config
 

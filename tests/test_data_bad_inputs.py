@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import RECIPES, ROOT, train
+from helpers import RECIPES, ROOT, train
 
 from trainers import methods
 

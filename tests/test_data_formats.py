@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import RECIPES, ROOT, read_summary, train
+from helpers import RECIPES, ROOT, read_summary, train
 
 from data import doctor, sources
 from trainers import methods

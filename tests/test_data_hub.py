@@ -1,8 +1,8 @@
 """Hub datasets through the real `datasets`/`huggingface_hub` clients against a loopback fake Hub."""
 
 import pytest
-from conftest import RECIPES, ROOT, read_summary, train
 from fakehub.fixture import ALICE
+from helpers import RECIPES, ROOT, read_summary, train
 
 from core.errors import DataError, user_message
 from data import sources

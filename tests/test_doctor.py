@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 from transformers import AutoTokenizer
 
 from data import doctor, sources

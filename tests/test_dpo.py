@@ -3,7 +3,7 @@
 import json
 
 import torch
-from conftest import ROOT, read_metrics, read_summary
+from helpers import ROOT, read_metrics, read_summary
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 

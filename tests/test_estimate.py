@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import RECIPES
+from helpers import RECIPES
 
 from core.errors import StudioError
 from trainers import config as config_mod

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import RECIPES
+from helpers import RECIPES
 
 from trainers import methods
 

@@ -8,8 +8,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PLANTED_TOKEN
 from fakehub.fixture import ALICE, BOB
+from helpers import PLANTED_TOKEN
 
 from evaluation.generate import load, reply
 

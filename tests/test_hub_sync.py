@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import RECIPES, read_metrics, read_summary, train
 from fakehub.fixture import ALICE, ALICE_READ, BOB
+from helpers import RECIPES, read_metrics, read_summary, train
 
 SYNC = [
     "training.push_to_hub=true",

@@ -1,6 +1,6 @@
 """Models by Hub id go through the real Hub code path (from a pre-built cache, offline)."""
 
-from conftest import RECIPES, fake_hub_model, read_summary, train
+from helpers import RECIPES, fake_hub_model, read_summary, train
 
 FAST = ["training.max_steps=2", "data.eval_source=null", "data.eval_size=0"]
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import RECIPES, ROOT, read_metrics, read_summary, train
+from helpers import RECIPES, ROOT, read_metrics, read_summary, train
 
 from trainers.run import checkpoint_problem, last_complete_checkpoint
 

@@ -5,8 +5,7 @@ import signal
 import subprocess
 import sys
 
-from conftest import RECIPES, ROOT, read_metrics, read_summary, train
-from helpers import StepBarrier
+from helpers import RECIPES, ROOT, StepBarrier, read_metrics, read_summary, train
 
 
 def test_sigkilled_run_resumes_from_its_last_checkpoint(tmp_path, demo_model_dir):

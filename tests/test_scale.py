@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import PLANTED_TOKEN, RECIPES, ROOT, read_metrics, read_summary, train
+from helpers import PLANTED_TOKEN, RECIPES, ROOT, read_metrics, read_summary, train
 
 PROFILES = sorted((ROOT / "templates" / "accelerate").glob("*.yaml"))
 GOLDEN = ROOT / "tests" / "fixtures" / "golden" / "hf_jobs_demo_sft.txt"

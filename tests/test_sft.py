@@ -4,8 +4,8 @@ import json
 import re
 
 import torch
-from conftest import ROOT, read_metrics, read_summary
 from datasets import load_dataset
+from helpers import ROOT, read_metrics, read_summary
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 

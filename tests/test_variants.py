@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import RECIPES, read_metrics, read_summary, train
+from helpers import RECIPES, read_metrics, read_summary, train
 from safetensors.torch import load_file
 
 FEW_STEPS = [
