@@ -24,6 +24,7 @@ from core.secrets import find_in
 from trainers import methods
 
 METHODS = tuple(methods.names())  # the method table (trainers/methods.py) is the one place a method exists
+TRL_CONFIGS = "/".join(m.config_name for m in methods.METHODS.values())  # SFTConfig/DPOConfig
 
 
 @dataclass
@@ -492,9 +493,7 @@ def from_dict(raw: Any) -> RunConfig:
         raise ConfigError(f"'init_from' must be a run folder, adapter path or Hub id as text, got {_kind(init_from)}.")
     training = raw.get("training") or {}
     if not isinstance(training, dict):
-        raise ConfigError(
-            f"'training' must be a mapping of {methods.get(method).config_name} options, e.g. {EXAMPLES['training']}."
-        )
+        raise ConfigError(f"'training' must be a mapping of {TRL_CONFIGS} options, e.g. {EXAMPLES['training']}.")
     training = {**TRAINING_DEFAULTS["common"], **TRAINING_DEFAULTS[method], **training}
     validate_training(method, training)
     if sections["model"].quantization != "none" and sections["peft"].type == "none" and not init_from:
