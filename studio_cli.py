@@ -2,7 +2,7 @@
 
     studio app                       start the app (app.py)
     studio train CONFIG.yaml         python -m trainers train CONFIG.yaml
-    studio doctor SOURCE --method M  python -m data doctor ...
+    studio doctor SOURCE --method M  python -m trainers doctor ...
     studio jobs list                 python -m jobs list
 
 Everything after the command goes to that main as it is, so `studio train --help` is the trainer's own help.
@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...] | None, str]] = {
         ("demo-model",),
         "build the tiny offline demo model (python -m trainers demo-model)",
     ),
-    "doctor": ("data.__main__", ("doctor",), "check a dataset before training on it (python -m data doctor)"),
+    "doctor": ("trainers.__main__", ("doctor",), "check a dataset before training on it (python -m trainers doctor)"),
     "compare": ("evaluation.__main__", ("compare",), "compare methods on one base (python -m evaluation compare)"),
     "report": ("evaluation.__main__", ("report",), "rebuild a comparison's report (python -m evaluation report)"),
     "eval": ("evaluation.__main__", ("eval",), "evaluate one run or model (python -m evaluation eval)"),

@@ -362,7 +362,7 @@ def _main(module: str):
     if module == "trainers":
         from trainers.__main__ import main
     elif module == "data":
-        from data.__main__ import main
+        from trainers.doctor_cli import main
     else:
         from jobs.__main__ import main
     return main

@@ -7,10 +7,10 @@ from helpers import ROOT
 from transformers import AutoTokenizer
 
 from data import doctor, sources
-from data.__main__ import main as data_main
 from data.splits import load_for_run
 from trainers import methods
 from trainers.config import DataSection
+from trainers.doctor_cli import main as data_main
 
 DOCTOR = ROOT / "tests" / "fixtures" / "doctor"
 PLANTED = json.loads((DOCTOR / "planted.json").read_text())
@@ -117,3 +117,20 @@ def test_cli_exit_codes_and_json(capsys, demo_model_dir):
     rc = data_main(["doctor", str(ROOT / "tests/fixtures/bad/broken_line.jsonl")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "line 5" in err[0]
+
+
+def test_python_dash_m_data_doctor_still_works():
+    """`python -m data doctor` hands the process to `python -m trainers doctor` (data/ imports nothing above it)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "data", "doctor", str(ROOT / "data/demo/sft_train.jsonl")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "verdict: trainable" in done.stdout

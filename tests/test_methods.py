@@ -24,8 +24,8 @@ def test_the_table_is_consistent():
 
 @pytest.mark.parametrize("name", methods.names())
 def test_method_end_to_end(name, home, tmp_path, capsys, monkeypatch):
-    from data.__main__ import main as doctor_main
     from hub.model_card import render
+    from trainers.doctor_cli import main as doctor_main
     from trainers.estimate import estimate
 
     method = methods.get(name)

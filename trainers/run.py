@@ -626,6 +626,8 @@ def main(config_path: str, output_dir: str | None, overrides: list[str]) -> int:
         import transformers
 
         transformers.utils.logging.remove_handler(handler)
+        for name in ("trainers", "data"):  # this run's train.log may be deleted below: nothing may log into it
+            logging.getLogger(name).removeHandler(handler)
         handler.close()
         end_process_group()
         if failed and created and not output_dir and is_main():
