@@ -10,12 +10,11 @@ with gradio_client; every endpoint name is in ui/api_names.py (/submit_run, /run
 from __future__ import annotations
 
 import argparse
-import os
 import threading
 
 import gradio as gr
 
-from core import threads
+from core import settings, threads
 from hub.space import idle_hook
 from jobs import status
 from jobs.runner import Worker
@@ -93,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     context = make_context()
     start_worker(context)
     build(context).queue(default_concurrency_limit=8).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        server_name=settings.server()[0],
+        server_port=settings.server()[1],
     )
 
 

@@ -21,10 +21,12 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from core import settings
+
 
 def is_main_process() -> bool:
     """Rank 0 of a launcher (accelerate / torchrun set RANK), or a process on its own."""
-    return int(os.environ.get("RANK", "0")) == 0
+    return settings.process_rank()[0] == 0
 
 
 def read_json(path: Path) -> dict:

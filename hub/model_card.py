@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from core.paths import studio_home
 from core.runfolder import RunFolder
 from trainers import methods
-from trainers.models import studio_home
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "model_card.md.j2"
 APP_TAG = "fine-tune-studio"
@@ -42,7 +42,7 @@ def hub_id(name: str | None) -> str | None:
 
 
 def _studio_home() -> Path:
-    return studio_home().expanduser().resolve()
+    return studio_home()
 
 
 def _run_folder(path: Path) -> Path | None:

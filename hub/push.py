@@ -17,13 +17,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.paths import studio_home
 from core.runfolder import RunFolder
 from hub import model_card
 from hub.errors import HubError, message, with_retries
 from hub.merge import check_mergeable, push_merged
 from hub.staging import RECORD_FILES, copy_file, copy_present, ensure_repo, refuse_secret
 from trainers import methods
-from trainers.models import studio_home
 from trainers.plots import loss_curves
 
 log = logging.getLogger(__name__)

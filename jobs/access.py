@@ -26,8 +26,8 @@ import yaml
 
 from core import settings
 from core.errors import StudioError
+from core.paths import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = (ROOT / "data" / "demo", ROOT / "templates")
 DEMO_MODEL = ("models", "demo-tiny")  # built by trainers/demo_model.py under STUDIO_HOME; the same for everyone
 LOCAL_ONLY = "Local paths on a shared Space are limited to your uploads and runs; use a Hub id."
@@ -141,7 +141,7 @@ def _trust_remote_code(obj) -> bool:
 
 
 def remote_code_allowed() -> bool:
-    return os.environ.get("STUDIO_ALLOW_REMOTE_CODE", "").lower() in ("1", "true", "yes")
+    return settings.remote_code_allowed()
 
 
 def _pathlike(value: str) -> bool:

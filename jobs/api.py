@@ -16,8 +16,9 @@ import zipfile
 from pathlib import Path
 
 from core.errors import StudioError
+from core.paths import studio_home
 from jobs import access, chain, monitor
-from jobs.runner import Worker, signal_group, studio_home
+from jobs.runner import Worker, signal_group
 from jobs.store import FINAL, Run, Store, new_run_id
 from trainers import config as config_mod
 

@@ -29,6 +29,7 @@ import yaml
 
 from core import threads
 from core.errors import StudioError
+from core.paths import ROOT
 from core.runfolder import RunFolder, read_json, write_json_atomic
 from evaluation import compare
 from hub.pull import check_run_sources
@@ -40,7 +41,6 @@ from jobs.store import FINAL, new_run_id
 from trainers import config as config_mod
 from trainers import methods
 
-ROOT = Path(__file__).resolve().parent.parent
 ARM_LABELS = methods.arms()  # {arm: label}: every method that can be an arm, then the chains (SFT→DPO)
 ARM_ORDER = tuple(ARM_LABELS)
 DATA_SECTIONS = ("data", "sft_data", "preference_data")

@@ -23,19 +23,15 @@ from pathlib import Path
 
 from core import settings, threads
 from core.errors import disk_full
+from core.paths import ROOT, studio_home
 from jobs import monitor
 from jobs.childenv import child_env
 from jobs.store import ANY_OWNER, FINAL, Store
 
 log = logging.getLogger("jobs")
-ROOT = Path(__file__).resolve().parent.parent
 STARTED = ("running", "succeeded", "failed", "cancelled")
 # A run's end state is never replaced by a worse guess: a later "failed" leaves "succeeded"/"cancelled" alone.
 WORSE_THAN = {"failed": ("succeeded", "cancelled"), "cancelled": ("succeeded",), "interrupted": FINAL}
-
-
-def studio_home() -> Path:
-    return Path(os.environ.get("STUDIO_HOME", "studio_home")).expanduser().resolve()
 
 
 def alive(pid: int | None, command: bytes = b"trainers") -> bool:
@@ -191,7 +187,7 @@ class Worker:
         stands in for a token lost with a restart; on a Space the Space's token never does."""
         token = self.tokens.get(run_id)
         if not token and not settings.multi_user():
-            token = os.environ.get("HF_TOKEN")
+            token = settings.local_token()
         cpu = threads.child_threads(self.cpu_reserve, self.concurrency)
         return child_env(self.home, token, cpu)
 

@@ -18,6 +18,8 @@ import argparse
 import os
 import sys
 
+from core import settings
+
 
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainers", description=__doc__.split("\n\n")[2])
@@ -142,7 +144,7 @@ def jobs_main(args) -> int:
         spec = hf_jobs.job_spec(args.config, args.flavor, args.push_to, args.code_repo, args.overrides)
         print(hf_jobs.cli_command(spec, args.timeout))
         if args.submit:
-            token = os.environ.get("HF_TOKEN")
+            token = settings.local_token()
             if not token:
                 raise ValueError("--submit needs HF_TOKEN set to a token allowed to run Jobs.")
             job = hf_jobs.submit(spec, token, args.timeout)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-DEMO_DATA = ROOT / "data" / "demo"
-CHAT_TEMPLATE = ROOT / "templates" / "chat" / "chatml_generation.jinja"
+from core.paths import DEMO_DATA, ROOT, TEMPLATES
+
+CHAT_TEMPLATE = TEMPLATES / "chat" / "chatml_generation.jinja"
 DEFAULT_DIR = ROOT / "studio_home" / "models" / "demo-tiny"
 EMBEDDING_STD = 0.1
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]

@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from core.errors import ConfigError
+from core.paths import ROOT
 from trainers import config as config_mod
 
-ROOT = Path(__file__).resolve().parent.parent
 HARDWARE = ROOT / "templates" / "hardware" / "spaces-2026-11.yaml"
 IMAGE = "python:3.11"  # PyPI's torch wheels bring their own CUDA libraries; the host provides the driver
 RUN_DIR = "/tmp/run"

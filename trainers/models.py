@@ -6,15 +6,13 @@ import importlib.util
 import os
 from pathlib import Path
 
+from core import settings
 from core.errors import ConfigError, ModelError
+from core.paths import studio_home
 from trainers import demo_model
 from trainers.config import ModelSection, PeftSection
 
 DEMO_MODEL_ID = "demo-tiny"
-
-
-def studio_home() -> Path:
-    return Path(os.environ.get("STUDIO_HOME", "studio_home")).expanduser()
 
 
 def resolve_model_path(name_or_path: str) -> str:
@@ -123,7 +121,7 @@ def load_model(section: ModelSection, hw: dict, path: str, full_finetune: bool =
     if quant is not None:
         kwargs["quantization_config"] = quant
         if not sharded_launch():  # each data-parallel process loads onto its own GPU
-            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))} if hw["device"] == "cuda" else "cpu"
+            kwargs["device_map"] = {"": settings.process_rank()[1]} if hw["device"] == "cuda" else "cpu"
     try:
         return AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from core import threads
+from core import settings, threads
 from core.errors import DISK_FULL, ConfigError, user_message
 from core.runfolder import RunFolder, RunSummary, read_json
 from data import doctor
@@ -57,7 +57,8 @@ def default_run_dir(config_path: Path) -> Path:
 
 def process_rank() -> tuple[int, int]:
     """(rank, world size) of this process under `accelerate launch` / torchrun; (0, 1) when alone."""
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    rank, _, world = settings.process_rank()
+    return rank, world
 
 
 def is_main() -> bool:
@@ -81,7 +82,7 @@ def setup_logging(run_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(run_dir / "train.log" if is_main() else os.devnull, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console = logging.StreamHandler(sys.stdout)
-    console.setLevel(logging.WARNING if os.environ.get("STUDIO_QUIET") else logging.INFO)
+    console.setLevel(logging.WARNING if settings.quiet() else logging.INFO)
     console.setFormatter(logging.Formatter("%(message)s"))
     for name in ("trainers", "data"):
         logger = logging.getLogger(name)

@@ -7,15 +7,13 @@ the cached login.  STUDIO_ALLOWED_USERS (comma-separated users or orgs) restrict
 
 from __future__ import annotations
 
-import os
-
 from core import settings
 
 MOCK_TOKEN = "mock-oauth-token-for-local-dev"  # what gradio's local OAuth mock hands out (STACK_NOTES)
 
 
 def on_space_with_oauth() -> bool:
-    return bool(os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+    return settings.on_space_with_oauth()
 
 
 def identity(profile=None, oauth_token=None) -> tuple[str | None, str | None]:
@@ -26,7 +24,7 @@ def identity(profile=None, oauth_token=None) -> tuple[str | None, str | None]:
         token = getattr(oauth_token, "token", None)
         token = None if token == MOCK_TOKEN else token
         if not token and not settings.multi_user():
-            token = os.environ.get("HF_TOKEN")
+            token = settings.local_token()
         return owner or None, token
     if settings.multi_user():
         return None, None
@@ -39,7 +37,7 @@ def may_launch(owner: str | None, profile=None) -> str | None:
     """None when allowed, else the one sentence that explains why not."""
     if owner is None:
         return "Sign in with Hugging Face (button at the top) to start runs; browsing needs no sign-in."
-    allowed = {x.strip().lower() for x in os.environ.get("STUDIO_ALLOWED_USERS", "").split(",") if x.strip()}
+    allowed = settings.allowed_users()
     if not allowed:
         return None
     orgs = {o.get("name", o.get("preferred_username", "")).lower() for o in (profile or {}).get("orgs", []) or []}

@@ -11,11 +11,10 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.paths import RECIPES, ROOT, studio_home
 from jobs.api import JobQueue
-from jobs.runner import Worker, studio_home
+from jobs.runner import Worker
 
-ROOT = Path(__file__).resolve().parent.parent
-RECIPES = ROOT / "templates" / "recipes"
 DEMO_SFT = ROOT / "data" / "demo" / "sft_train.jsonl"
 DEMO_DPO = ROOT / "data" / "demo" / "dpo_train.jsonl"
 

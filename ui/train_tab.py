@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
 import yaml
 
+from core import settings
 from core.errors import StudioError, user_message
 from data.formats import INSTRUCTION, PREFERENCE
 from hub.checkpoints import sync_settings
@@ -269,7 +269,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
                 flavor = gr.Dropdown(hf_jobs.flavors(), value="a10g-large", label="Flavor")
                 push_to = gr.Textbox(label="Push the adapter to (NAMESPACE/NAME)")
                 code_repo = gr.Textbox(
-                    f"https://huggingface.co/spaces/{os.environ['SPACE_ID']}" if os.environ.get("SPACE_ID") else "",
+                    settings.space_url() or "",
                     label="Code repo the Job clones (this Space by default)",
                 )
             jobs_btn = gr.Button("Show the HF Jobs command")
