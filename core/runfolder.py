@@ -29,6 +29,21 @@ def is_main_process() -> bool:
     return settings.process_rank()[0] == 0
 
 
+def read_new_lines(path: Path, offset: int) -> tuple[list[str], int]:
+    """Complete lines written after byte `offset`, and the offset to continue from; a half-written last line
+    (no newline yet) is left for the next call."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            data = f.read()
+    except FileNotFoundError:
+        return [], offset
+    end = data.rfind(b"\n")
+    if end < 0:
+        return [], offset
+    return data[: end + 1].decode("utf-8", errors="replace").splitlines(), offset + end + 1
+
+
 def read_json(path: Path) -> dict:
     """A JSON object from `path`; {} when it is missing, unreadable, half written or not an object."""
     try:
@@ -241,24 +256,16 @@ class RunFolder:
     def metrics_since(self, after_step: int = -1, offset: int = 0) -> tuple[list[dict], int]:
         """Rows with step > after_step written from byte `offset` on, and the offset to continue from; a
         half-written last line (no newline yet) is left for the next call."""
-        try:
-            with open(self.metrics_path, "rb") as f:
-                f.seek(offset)
-                data = f.read()
-        except FileNotFoundError:
-            return [], offset
-        end = data.rfind(b"\n")
-        if end < 0:
-            return [], offset
+        lines, offset = read_new_lines(self.metrics_path, offset)
         rows = []
-        for line in data[: end + 1].decode("utf-8", errors="replace").splitlines():
+        for line in lines:
             try:
                 row = json.loads(line)
             except ValueError:
                 continue
             if isinstance(row, dict) and row.get("step", 0) > after_step:
                 rows.append(row)
-        return rows, offset + end + 1
+        return rows, offset
 
     def data_reports(self) -> list[dict]:
         return read_json(self.data_report_path).get("reports", [])

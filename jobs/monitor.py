@@ -7,24 +7,9 @@ import signal
 from pathlib import Path
 
 from core import errors
-from core.runfolder import RunFolder
+from core.runfolder import RunFolder, read_new_lines
 
-
-def read_new(path: Path, offset: int) -> tuple[list[str], int]:
-    """Complete lines written after `offset`, and the offset to continue from.
-
-    A half-written last line (no newline yet) is left for the next call."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(offset)
-            data = f.read()
-    except FileNotFoundError:
-        return [], offset
-    end = data.rfind(b"\n")
-    if end < 0:
-        return [], offset
-    lines = data[: end + 1].decode("utf-8", errors="replace").splitlines()
-    return lines, offset + end + 1
+read_new = read_new_lines  # complete lines after a byte offset (a half-written last line waits)
 
 
 def metrics_since(run_dir: Path, after_step: int = -1, offset: int = 0) -> tuple[list[dict], int]:

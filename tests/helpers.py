@@ -75,3 +75,16 @@ class StepBarrier:
 
     def release(self) -> None:
         (self.folder / f"release-{self.step}").touch()
+
+
+def record_child_env(worker, monkeypatch) -> dict:
+    """Make `worker` record the environment it gives each child: returns a dict whose "env" is the last one."""
+    seen = {}
+    launch = worker.launch
+
+    def spy(run):
+        seen["env"] = worker._env(run.id)
+        launch(run)
+
+    monkeypatch.setattr(worker, "launch", spy)
+    return seen

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import RECIPES, ROOT, StepBarrier, read_metrics
+from helpers import RECIPES, ROOT, StepBarrier, read_metrics, record_child_env
 
 from jobs.api import JobError, JobQueue
 from jobs.runner import Worker, alive
@@ -200,14 +200,7 @@ def test_token_reaches_the_child_only_through_its_environment(home, monkeypatch)
     worker = Worker(home, poll_s=0.1)
     queue.worker = worker
     run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK, token=SECRET)
-    seen = {}
-    launch = worker.launch
-
-    def spy(run):
-        seen["env"] = worker._env(run.id)
-        launch(run)
-
-    monkeypatch.setattr(worker, "launch", spy)
+    seen = record_child_env(worker, monkeypatch)
     worker.run(until_empty=True)
     assert queue.get(run_id, "local").status == "succeeded"
     assert seen["env"]["HF_TOKEN"] == SECRET and run_id not in worker.tokens

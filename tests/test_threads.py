@@ -2,7 +2,7 @@
 
 import json
 
-from helpers import RECIPES
+from helpers import RECIPES, record_child_env
 
 from core import threads
 from jobs.api import JobQueue
@@ -63,14 +63,7 @@ def test_a_queued_run_trains_with_the_workers_thread_share_and_records_it(home, 
     queue = JobQueue(home)
     worker = Worker(home, poll_s=0.1, cpu_reserve=1)
     run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=QUICK)
-    seen = {}
-    launch = worker.launch
-
-    def spy(run):
-        seen["env"] = worker._env(run.id)
-        launch(run)
-
-    monkeypatch.setattr(worker, "launch", spy)
+    seen = record_child_env(worker, monkeypatch)
     worker.run(until_empty=True)
     run = queue.get(run_id, "local")
     assert run.status == "succeeded", run.error
