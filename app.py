@@ -19,7 +19,7 @@ from hub.space import idle_hook
 from jobs import status
 from jobs.runner import Worker
 from trainers import methods
-from ui import api_names, auth, compare_tab, data_tab, playground_tab, runs_tab, train_tab
+from ui import api_names, compare_tab, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
 from ui.handlers import handler
 
@@ -54,7 +54,7 @@ def build(ctx: AppContext | None = None) -> gr.Blocks:
             gr.Markdown(
                 f"# Fine-Tune Studio\n{', '.join(others)} and {last} with LoRA, QLoRA, DoRA or full fine-tuning."
             )
-            if auth.on_space_with_oauth():
+            if settings.on_space_with_oauth():
                 gr.LoginButton()
         if demo_default:
             gr.Markdown(

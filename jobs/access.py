@@ -140,10 +140,6 @@ def _trust_remote_code(obj) -> bool:
     return False
 
 
-def remote_code_allowed() -> bool:
-    return settings.remote_code_allowed()
-
-
 def _pathlike(value: str) -> bool:
     return value.startswith(("/", "~", "./", "../")) or "/../" in value or value.endswith("/..")
 
@@ -174,7 +170,7 @@ def check_config(config, owner: str | None, home: str | Path, store, _depth: int
     for doc in docs:
         if not isinstance(doc, dict):
             continue  # the config validation says what is wrong with it
-        if _trust_remote_code(doc) and not remote_code_allowed():
+        if _trust_remote_code(doc) and not settings.remote_code_allowed():
             raise AccessError(REMOTE_CODE)
         model = doc.get("model")
         check_path(model.get("name_or_path") if isinstance(model, dict) else model, owner, home, store)
@@ -211,7 +207,7 @@ def check_comparison(cfg: dict, owner: str | None, home: str | Path, store) -> N
     if not enforced():
         return
     owner = require_owner(owner)
-    if _trust_remote_code(cfg) and not remote_code_allowed():
+    if _trust_remote_code(cfg) and not settings.remote_code_allowed():
         raise AccessError(REMOTE_CODE)
     model = cfg.get("model")
     check_path(model.get("name_or_path") if isinstance(model, dict) else model, owner, home, store)

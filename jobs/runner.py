@@ -85,10 +85,6 @@ def train_command(config_path: Path, run_dir: Path) -> list[str]:
 WAIT_FOR_TOKEN = "Sign in again to continue this run; it resumes from its last checkpoint."
 
 
-def _is_disk_full(exc: BaseException) -> bool:
-    return disk_full(exc)
-
-
 @dataclass
 class Worker:
     home: Path = field(default_factory=studio_home)
@@ -234,7 +230,7 @@ class Worker:
                     preexec_fn=self._limit if self.memory_limit_mb else None,
                 )
         except OSError as exc:  # a full disk (train.log) or a missing run folder: the run fails, the worker lives
-            full = _is_disk_full(exc)
+            full = disk_full(exc)
             reason, message = (
                 ("disk_full", monitor.DISK_FULL)
                 if full
@@ -335,7 +331,7 @@ class Worker:
                     self.step()
                     busy = self.busy()
                 except (sqlite3.Error, OSError) as exc:
-                    why = "the disk is full" if _is_disk_full(exc) or "disk i/o" in str(exc).lower() else "an error"
+                    why = "the disk is full" if disk_full(exc) or "disk i/o" in str(exc).lower() else "an error"
                     log.warning("worker: %s (%s); retrying in %.0f s", why, exc, self.error_pause_s)
                     self._pause(self.error_pause_s, stop)
                     continue

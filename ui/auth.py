@@ -12,10 +12,6 @@ from core import settings
 MOCK_TOKEN = "mock-oauth-token-for-local-dev"  # what gradio's local OAuth mock hands out (STACK_NOTES)
 
 
-def on_space_with_oauth() -> bool:
-    return settings.on_space_with_oauth()
-
-
 def identity(profile=None, oauth_token=None) -> tuple[str | None, str | None]:
     """(owner, token). owner is None when a Space visitor has not signed in.  On a shared Space the token is
     only ever the user's own OAuth token, never the Space's HF_TOKEN."""
