@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from core.errors import ConfigError
+from core.runfolder import write_text_atomic
 from core.secrets import find_in
 from trainers import methods
 
@@ -683,5 +684,6 @@ def load(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
 
 
 def dump(config: RunConfig, path: str | Path, header: str = "") -> None:
+    """Write the config in one step (a kill or a full disk mid-write leaves the old file, never half of one)."""
     text = yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
-    Path(path).write_text(header + text, encoding="utf-8")
+    write_text_atomic(Path(path), header + text)

@@ -400,9 +400,7 @@ def resolve_config(config_path: str, overrides: list[str], folder: RunFolder):
     if is_main():
         _check_same_run(folder.path, resolved)
         header = f"# Resolved run config, re-runnable as is:\n#   python -m trainers train {folder.config_path}\n"
-        tmp = folder.path / "config.yaml.tmp"  # atomic: a full disk mid-write must not leave the run without its config
-        config_mod.dump(cfg, tmp, header)
-        os.replace(tmp, folder.config_path)
+        config_mod.dump(cfg, folder.config_path, header)  # atomic: a full disk mid-write keeps the old config
     return cfg, resolved
 
 
