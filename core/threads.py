@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
+_APPLIED: dict[int, dict] = {}  # pid -> the decision configure() applied in that process
 HINT = "STUDIO_CPU_THREADS"  # a parent's decision for its child (the user's OMP_NUM_THREADS still wins)
 
 
@@ -102,10 +103,15 @@ def configure(threads: int | None = None, env: MutableMapping[str, str] | None =
     """Apply the decision to this process: OpenMP variables (effective only before torch loads libgomp, so
     call this first), then `torch.set_num_threads`.  `threads` overrides the decision unless the user set
     OMP_NUM_THREADS.  Returns the decision, to log and record."""
+    own = env is None
     env = os.environ if env is None else env
-    plan = decide(env)
-    if threads and not _user_threads(env):
-        plan.update(threads=max(1, threads), source="this process's share of the cores")
+    applied = _APPLIED.get(os.getpid()) if own and not threads else None
+    if applied:  # decided already in this process: its hint below is ours, not a parent's
+        plan = dict(applied)
+    else:
+        plan = decide(env)
+        if threads and not _user_threads(env):
+            plan.update(threads=max(1, threads), source="this process's share of the cores")
     env.setdefault("OMP_WAIT_POLICY", plan["wait_policy"])
     if not _user_threads(env):
         env[HINT] = str(plan["threads"])  # this process's own children (init_from runs, ranks) inherit it
@@ -113,4 +119,6 @@ def configure(threads: int | None = None, env: MutableMapping[str, str] | None =
 
     if torch.get_num_threads() != plan["threads"]:
         torch.set_num_threads(plan["threads"])
+    if own:
+        _APPLIED[os.getpid()] = dict(plan)
     return plan

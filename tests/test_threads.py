@@ -72,3 +72,14 @@ def test_a_queued_run_trains_with_the_workers_thread_share_and_records_it(home, 
     summary = json.loads((home / "runs" / run_id / "summary.json").read_text())
     assert summary["cpu_threads"]["threads"] == expected and summary["cpu_threads"]["wait_policy"] == "PASSIVE"
     assert f"CPU threads: {expected}" in (home / "runs" / run_id / "train.log").read_text()
+
+
+def test_a_second_configure_in_one_process_keeps_the_first_decisions_source(monkeypatch):
+    """The CLI configures before torch loads and the run records the decision again: the hint the first call
+    left for this process's children must not be read back as a parent's."""
+    for name in ("OMP_NUM_THREADS", threads.HINT):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(threads, "_APPLIED", {})
+    first = threads.configure()
+    assert first["source"] == "all available cores"
+    assert threads.configure() == first
