@@ -3,22 +3,30 @@
     python -m trainers demo-model DIR
 
 Deterministic (fixed seed, fixed corpus) and offline: the tokenizer is trained on the shipped demo
-data, and the chat template is ChatML with `{% generation %}` markers around assistant replies, so
-TRL's assistant-only loss works out of the box.
+data, and the chat template (templates/chat/chatml_tools_generation.jinja) is ChatML with
+`{% generation %}` markers around what the assistant produces, so TRL's assistant-only loss works out
+of the box, also on tool-calling conversations (`tools`, assistant `tool_calls`, `tool` turns) and
+reasoning traces (`reasoning_content`). A plain conversation renders exactly as plain ChatML.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
+import tempfile
 from pathlib import Path
 
 from core.paths import DEMO_DATA, ROOT, TEMPLATES
 
-CHAT_TEMPLATE = TEMPLATES / "chat" / "chatml_generation.jinja"
+CHAT_TEMPLATE = TEMPLATES / "chat" / "chatml_tools_generation.jinja"
+SAVED_CHAT_TEMPLATE = "chat_template.jinja"  # where save_pretrained writes it; it wins over tokenizer_config.json
 DEFAULT_DIR = ROOT / "studio_home" / "models" / "demo-tiny"
 EMBEDDING_STD = 0.1
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 MODEL_SIZE = {"hidden_size": 96, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4}
+
+log = logging.getLogger("trainers")
 
 
 def _corpus():
@@ -90,8 +98,40 @@ def build(out_dir: str | Path = DEFAULT_DIR) -> Path:
 
 
 def ensure(out_dir: str | Path = DEFAULT_DIR) -> Path:
-    """Return the demo model dir, building it on first use."""
+    """Return the demo model dir, building it on first use.
+
+    A model built before the shipped chat template changed gets the new template (the tokenizer's
+    template file only; the weights and vocabulary do not depend on it)."""
     out = Path(out_dir)
     if not (out / "config.json").exists() or not (out / "tokenizer.json").exists():
         build(out)
+    else:
+        refresh_chat_template(out)
     return out
+
+
+def refresh_chat_template(out_dir: str | Path) -> bool:
+    """Rewrite the saved chat template of a built demo model if it differs from the shipped one; True if rewritten."""
+    saved = Path(out_dir) / SAVED_CHAT_TEMPLATE
+    shipped = CHAT_TEMPLATE.read_text(encoding="utf-8")
+    try:
+        if saved.read_text(encoding="utf-8") == shipped:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass  # missing or unreadable: write it
+    try:
+        # A unique temporary name, then one rename: processes refreshing at once never see half a file.
+        fd, tmp = tempfile.mkstemp(prefix=f".{saved.name}.", suffix=".tmp", dir=saved.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(shipped)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, saved)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except OSError as e:
+        log.warning("Could not update the demo model's chat template in %s (%s); it keeps the old one.", saved, e)
+        return False
+    log.info("Updated the demo model's chat template in %s.", saved)
+    return True
