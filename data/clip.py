@@ -19,32 +19,33 @@ def _clip_text(text: str, limit: int, keep: str) -> str:
     return text[:limit] if keep == KEEP_START else text[-limit:]
 
 
-def _clip(value, limit: int, keep: str):
+def clip_value(value, limit: int, keep: str):
     """Strings clipped; a list (of turns) loses whole items once `limit` characters lie on the kept side."""
     if isinstance(value, str):
         return _clip_text(value, limit, keep)
     if isinstance(value, dict):
-        return {k: _clip(v, limit, keep) for k, v in value.items()}
+        return {k: clip_value(v, limit, keep) for k, v in value.items()}
     if isinstance(value, list):
         items = value if keep == KEEP_START else value[::-1]
         out, seen = [], 0
         for item in items:
             if seen >= limit:
                 break
-            item = _clip(item, limit, keep)
+            item = clip_value(item, limit, keep)
             out.append(item)
-            seen += _chars(item)
+            seen += size(item)
         return out if keep == KEEP_START else out[::-1]
     return value
 
 
-def _chars(value) -> int:
+def size(value) -> int:
+    """Characters of text in a value (strings inside dicts and lists counted)."""
     if isinstance(value, str):
         return len(value)
     if isinstance(value, dict):
-        return sum(_chars(v) for v in value.values())
+        return sum(size(v) for v in value.values())
     if isinstance(value, list):
-        return sum(_chars(v) for v in value)
+        return sum(size(v) for v in value)
     return 0
 
 
@@ -60,6 +61,6 @@ def clip_capped_rows(ds, limit: int, keep: str | None):
     def clip_row(row):
         if not row["__tokens_capped"]:
             return {c: row[c] for c in columns}
-        return {c: _clip(row[c], limit, keep) for c in columns}
+        return {c: clip_value(row[c], limit, keep) for c in columns}
 
     return ds.map(clip_row, desc=None), count

@@ -9,16 +9,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from core.errors import DataError
-from data import formats
+from data import clip, formats, tokens
+from data import convert as cv
 
 BATCH = 1000
 SHOW = 20  # row indices listed per finding
 _WORDS = re.compile(r"[\W_]+", re.UNICODE)
-STANDARD = ("messages", "prompt", "completion", "chosen", "rejected", "text", "label")
+STANDARD = ("messages", "prompt", "completion", "chosen", "rejected", "text", "label", "tools")
 
 
 @dataclass
@@ -62,19 +63,40 @@ def _texts(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][\w.]*\s*\}\}")
+# Converted columns holding conversations or nested values: stored as JSON so each row keeps exactly its own keys
+# (Arrow would union the keys of every row's tool calls and fill the gaps with nulls).
+JSON_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")
+
+
+def _features(keys):
+    from datasets import Features, Json, Value
+
+    types = {"label": Value("bool"), "__index": Value("int64"), "__placeholder": Value("bool")}
+    return Features({k: Json() if k in JSON_COLUMNS else types.get(k, Value("string")) for k in keys})
+
+
+def _convert_row(row: dict, fmt, options: dict) -> dict:
+    converted = fmt.convert(row, options)
+    if options.get("keep_chosen"):
+        converted = cv.keep_chosen(converted)
+    converted["__error"] = converted.get("__error") or ""
+    return converted
+
+
 def _convert_batch(batch: dict, indices: list[int], fmt, options: dict) -> dict:
     keys = list(batch)
     out: dict[str, list] = {}
     for pos, idx in enumerate(indices):
-        row = {k: batch[k][pos] for k in keys}
-        converted = fmt.convert(row, options)
-        converted["__error"] = converted.get("__error") or ""
-        if "tools" in converted and not isinstance(converted["tools"], str):
-            converted["tools"] = json.dumps(converted["tools"])
+        converted = _convert_row({k: batch[k][pos] for k in keys}, fmt, options)
         content = {k: converted[k] for k in STANDARD if k in converted}
+        replies = [converted.get(k) for k in ("messages", "completion", "chosen", "text")]
         converted["__index"] = idx
         converted["__hash"] = _digest(json.dumps(content, sort_keys=True, ensure_ascii=False))
-        converted["__nhash"] = _digest(" ".join(_WORDS.sub(" ", _texts(list(content.values())).lower()).split()))
+        converted["__nhash"] = _digest(
+            " ".join(_WORDS.sub(" ", _texts(list(content.values())).lower()).split()) + (converted.get("tools") or "")
+        )
+        converted["__placeholder"] = bool(PLACEHOLDER.search(_texts(replies)))
         for key, value in converted.items():
             out.setdefault(key, []).append(value)
     return out
@@ -86,7 +108,8 @@ def _code_version() -> str:
     from pathlib import Path
 
     here = Path(__file__).parent
-    return _digest("".join((here / n).read_text(encoding="utf-8") for n in ("convert.py", "formats.py", "doctor.py")))
+    names = ("convert.py", "formats.py", "doctor.py", "tokens.py", "trees.py")
+    return _digest("".join((here / n).read_text(encoding="utf-8") for n in names))
 
 
 def _fingerprint(dataset, *parts: Any) -> str:
@@ -94,6 +117,8 @@ def _fingerprint(dataset, *parts: Any) -> str:
 
 
 def convert(dataset, fmt, options: dict):
+    first = _convert_row(dataset[0], fmt, options) if len(dataset) else {}
+    keys = [*first, "__index", "__hash", "__nhash", "__placeholder"]
     return dataset.map(
         _convert_batch,
         batched=True,
@@ -101,28 +126,23 @@ def convert(dataset, fmt, options: dict):
         with_indices=True,
         remove_columns=dataset.column_names,
         fn_kwargs={"fmt": fmt, "options": options},
+        features=_features(keys),
         desc=f"Converting {fmt.name}",
         new_fingerprint=_fingerprint(dataset, fmt.name, options),
     )
 
 
-def _render(tokenizer, row: dict, prompt_only: bool = False) -> str:
-    """One standard row as the model sees it (or only its prompt) under the chat template."""
-    chat = tokenizer.apply_chat_template
+def _render(tokenizer, row: dict) -> str:
+    """One standard row as the model sees it under the chat template (with the row's tools)."""
+    tools = tokens._tools(row)
     if "messages" in row:
-        msgs = row["messages"]
-        if not prompt_only:
-            return chat(msgs, tokenize=False)
-        last = max((i for i, m in enumerate(msgs) if m["role"] == "assistant"), default=len(msgs))
-        return chat(msgs[:last], tokenize=False, add_generation_prompt=True)
+        return tokenizer.apply_chat_template(row["messages"], tools=tools, tokenize=False)
     if "completion" in row and not isinstance(row["completion"], list):  # raw strings, no template
-        return row["prompt"] if prompt_only else row["prompt"] + row["completion"]
+        return row["prompt"] + row["completion"]
     if "prompt" in row:
-        if prompt_only:
-            return chat(row["prompt"], tokenize=False, add_generation_prompt=True)
         reply = row.get("completion") or max(row["chosen"], row["rejected"], key=lambda m: len(_texts(m)))
-        return chat(row["prompt"] + reply, tokenize=False)
-    return "" if prompt_only else row["text"]
+        return tokenizer.apply_chat_template(row["prompt"] + reply, tools=tools, tokenize=False)
+    return row["text"]
 
 
 def render_row(tokenizer, row: dict) -> str:
@@ -136,8 +156,9 @@ def _rows_of(batch: dict):
 
 
 # Token counting is bounded: a row longer than this many characters per max_length token (or than
-# MEASURE_CHARS without a max_length) is measured on that prefix only and reported as "at least N tokens".
-# No tokenizer averages 32 characters a token, so such a row is far over max_length either way.
+# MEASURE_CHARS without a max_length) is measured on that much of it only (clipped on the side truncation keeps)
+# and reported as "at least N tokens".  No tokenizer averages 32 characters a token, so such a row is far over
+# max_length either way.
 CHARS_PER_TOKEN_BOUND = 32
 MEASURE_CHARS = 1_000_000
 
@@ -147,36 +168,49 @@ def measure_limit(max_length: int | None) -> int:
     return CHARS_PER_TOKEN_BOUND * max_length if max_length else MEASURE_CHARS
 
 
-def _bounded_lengths(tokenizer, texts: list[str], limit: int) -> tuple[list[int], list[bool]]:
-    """Token counts of `texts`, each tokenizing at most `limit` characters; capped[i] when text i was longer
-    (its count is then a lower bound)."""
-    capped = [len(t) > limit for t in texts]
-    enc = tokenizer([t[:limit] for t in texts], add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    return [len(x) for x in enc], capped
+def _clip_for_measure(row: dict, limit: int, keep: str) -> dict:
+    """A huge row cut to what can matter: keeping the start, a prompt keeps its end (a shortened prompt is its
+    end) and the replies their start; keeping the end, everything keeps its end."""
+    if keep != clip.KEEP_START:
+        return {k: clip.clip_value(v, limit, keep) for k, v in row.items()}
+    out = {k: clip.clip_value(v, limit, clip.KEEP_END if k == "prompt" else keep) for k, v in row.items()}
+    msgs = row.get("messages")
+    if isinstance(msgs, list) and any(m.get("role") == "assistant" for m in msgs):
+        prompt, reply = tokens.last_turn(msgs)
+        head = clip.clip_value(msgs, limit, keep)
+        if not any(m.get("role") == "assistant" for m in head):  # the first reply lies past the limit
+            out["messages"] = clip.clip_value(prompt, limit, clip.KEEP_END) + clip.clip_value(reply, limit, keep)
+    return out
 
 
-def _length_batch(batch: dict, tokenizer, limit: int = MEASURE_CHARS) -> dict:
-    fulls, errors = [], list(batch["__error"])
+def _measure_batch(batch: dict, tokenizer, plan: tokens.Plan, form: str, limit: int) -> dict:
+    errors = list(batch["__error"])
+    out = {"__tokens": [], "__loss": [], "__prompt_tokens": [], "__tokens_capped": [], "__shortened": []}
+    rewritten = {k: list(batch[k]) for k in ("prompt", "messages") if k in batch}
     for pos, row in enumerate(_rows_of(batch)):
-        full = ""
+        capped = clip.size(row) > limit
+        if capped:
+            row = _clip_for_measure(row, limit, plan.keep or clip.KEEP_START)
+        m = tokens.Measure(0, 0)
+        # A clipped row measured for a trainer that keeps every token: its counts are lower bounds, never a
+        # reason to shorten or drop it (-1 loss tokens: unknown, kept).
+        row_plan = replace(plan, shorten_prompts=False) if capped and plan.keep is None else plan
         if not errors[pos]:
             try:
-                full = _render(tokenizer, row)
+                m = tokens.measure(tokenizer, row, form, row_plan)
+                if row_plan is not plan and m.loss == 0:
+                    m.loss = -1
             except Exception as exc:  # noqa: BLE001 - a template that rejects a row makes that row invalid
                 errors[pos] = f"is rejected by the model's chat template ({str(exc).splitlines()[0][:120]})"
-        fulls.append(full)
-    lengths, capped = _bounded_lengths(tokenizer, fulls, limit)
-    return {"__error": errors, "__tokens": lengths, "__tokens_capped": capped}
-
-
-def _prompt_tokens(ds, positions, tokenizer, limit: int = MEASURE_CHARS) -> list[int]:
-    """Prompt lengths of the overlong rows (what truncation will cut), in bounded batches."""
-    lengths: list[int] = []
-    for start in range(0, len(positions), BATCH):
-        batch = ds.select(positions[start : start + BATCH])[:]
-        prompts = [_render(tokenizer, row, prompt_only=True) for row in _rows_of(batch)]
-        lengths += _bounded_lengths(tokenizer, prompts, limit)[0]
-    return lengths
+        for key, value in (m.shortened or {}).items():
+            rewritten[key][pos] = value
+        out["__tokens"].append(m.tokens)
+        out["__loss"].append(m.loss)
+        out["__prompt_tokens"].append(m.prompt)
+        out["__tokens_capped"].append(capped and m.shortened is None)  # a shortened row is small again
+        out["__shortened"].append(m.shortened is not None)
+    out["__error"] = errors
+    return {**out, **rewritten}
 
 
 def _duplicates(hashes: list[str], indices: list[int], skip: set[int] = frozenset()) -> list[tuple[int, int]]:
@@ -192,75 +226,152 @@ def _duplicates(hashes: list[str], indices: list[int], skip: set[int] = frozense
     return dups
 
 
-def _token_findings(report: Report, ds, max_length: int | None, tokenizer) -> None:
+def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str, drop: bool = True):
+    """Token percentiles, overlong rows, shortened prompts; drops the rows that keep no loss token (unless `drop`
+    is False: invalid rows were kept and already stop training).  Returns ds."""
     import numpy as np
 
     lengths = np.asarray(ds["__tokens"])
     if not len(lengths):
-        return
-    capped = np.asarray(ds["__tokens_capped"]) if "__tokens_capped" in ds.column_names else np.zeros(len(lengths), bool)
-    limit = measure_limit(max_length)
+        return ds
+    capped = np.asarray(ds["__tokens_capped"])
+    loss = np.asarray(ds["__loss"])
+    limit = measure_limit(plan.max_length)
+    index = ds["__index"]
     report.tokens = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 99)}
     report.tokens.update(max=int(lengths.max()), mean=round(float(lengths.mean()), 1), total=int(lengths.sum()))
+    report.tokens["loss_tokens"] = int(loss.clip(0).sum())
     if capped.any():  # counts of the huge rows are lower bounds
         report.tokens.update(capped_rows=int(capped.sum()))
     at_least = "at least " if capped.any() else ""
-    if not max_length:
-        return
-    over = np.nonzero((lengths > max_length) | capped)[0]
-    if len(over):
-        prompts = np.asarray(_prompt_tokens(ds, [int(i) for i in over], tokenizer, limit))
-        whole = int((prompts >= max_length).sum())
+    pair = form == "preference"
+    unit = "pairs" if pair else "rows"
+    shortened = np.nonzero(np.asarray(ds["__shortened"]))[0]
+    if len(shortened):
+        report.add(
+            "warning",
+            "shortened_prompts",
+            f"{len(shortened)} {unit} have prompts too long for max_length {plan.max_length} beside their replies: "
+            "each prompt was cut from its start (oldest turns first, marked …) so the replies fit.",
+            [index[int(i)] for i in shortened[:SHOW]],
+        )
+    max_length = plan.max_length
+    over = np.nonzero(((lengths > max_length) | capped) & (loss != 0))[0] if max_length else []
+    if len(over) and plan.keep is not None:
+        side = "first" if plan.keep == "start" else "last"
         cut = int(np.clip(lengths[over] - max_length, 0, None).sum())
-        rows = [ds[int(i)]["__index"] for i in over[:SHOW]]
-        huge = int(capped.sum())
+        huge = int(capped[over].sum())
         report.add(
             "warning",
             "overlong",
-            f"{len(over)} rows are longer than max_length {max_length} tokens (longest {at_least}{int(lengths.max())}): "
-            f"truncation keeps their first {max_length} tokens and cuts {at_least}{cut} tokens in all"
-            + (f"; {whole} of them lose their whole (last) reply because the prompt alone is too long" if whole else "")
-            + (
-                f"; {huge} of them are over {limit} characters, measured on their first {limit} characters only"
-                if huge
-                else ""
-            )
+            f"{len(over)} {unit} are longer than max_length {max_length} tokens (longest {at_least}"
+            f"{int(lengths.max())}): truncation keeps their {side} {max_length} tokens and cuts {at_least}{cut} "
+            "tokens in all"
+            + (f"; {huge} of them are over {limit} characters, measured on {limit} characters only" if huge else "")
             + ". Raise training.max_length or drop those rows.",
-            rows,
+            [index[int(i)] for i in over[:SHOW]],
         )
+    empty = np.nonzero(loss == 0)[0]
+    if len(empty) and drop:
+        before = "the turns before their first reply fill" if form == "messages" else "their prompt alone fills"
+        why = (
+            f"{before} max_length {max_length} tokens"
+            if max_length and plan.keep == "start"
+            else "they have no reply token to train on"
+        )
+        prompts = np.asarray(ds["__prompt_tokens"])[empty]
+        if len(empty) == len(ds):
+            report.add(
+                "error",
+                "no_loss_tokens",
+                f"No {what} {unit} keep a reply token to train on: {why}"
+                + (f" (the shortest prompt is {int(prompts.min())} tokens)" if prompts.any() else "")
+                + ". Raise training.max_length or use shorter prompts.",
+                [index[int(i)] for i in empty[:SHOW]],
+            )
+            return ds.select([])
+        report.add(
+            "warning",
+            "no_loss_tokens",
+            f"{len(empty)} {unit} keep no reply token ({why}) and are dropped: nothing of them would train. "
+            "Raise training.max_length to keep them.",
+            [index[int(i)] for i in empty[:SHOW]],
+        )
+        ds = ds.select(np.nonzero(loss != 0)[0].tolist())
+    return ds
+
+
+def _media_only(bad: list[tuple[int, str]], rows: int) -> bool:
+    marker = cv.MEDIA_REFUSAL.split("{what}")[1]
+    return len(bad) == rows and all(marker in e for _, e in bad)
 
 
 def examine(
-    dataset, task: formats.Task, section, what: str = "training", tokenizer=None, max_length: int | None = None
+    dataset,
+    task: formats.Task,
+    section,
+    what: str = "training",
+    tokenizer=None,
+    max_length: int | None = None,
+    plan: tokens.Plan | None = None,
 ):
-    """Convert and check one split. Returns (clean dataset or None, report, hashes for leakage checks)."""
+    """Convert and check one split. Returns (clean dataset or None, report, hashes for leakage checks).
+
+    With a tokenizer every row is measured as the trainer will tokenize, mask and truncate it (`plan`, or keep
+    the start of `max_length` tokens): rows that keep no loss token are dropped, so `rows_kept` is exactly the
+    number of rows that train."""
+    plan = plan or tokens.Plan(max_length=max_length)
     report = Report(what=what, rows=len(dataset))
     if len(dataset) == 0:
         report.add("error", "empty", f"The {what} data has no rows: point the source at a file or split with rows.")
         return None, report, {}
+    keep = getattr(section, "keep", None)
     try:
         dataset = formats.apply_column_map(dataset, section.columns)
-        fmt, evidence = formats.detect(dataset.column_names, formats.first_row(dataset), section.format, task)
+        fmt, evidence = formats.detect(dataset.column_names, formats.first_row(dataset), section.format, task, keep)
         report.format, report.evidence = fmt.name, evidence
-        formats.check_method(fmt, task)
+        formats.check_method(fmt, task, keep)
     except DataError as exc:
         report.add("error", "format", str(exc))
         return None, report, {}
-    options = {"system_prompt": section.system_prompt, "chat_template": section.chat_template}
+    if fmt.regroup is not None:
+        dataset = fmt.regroup(dataset)
+        report.add(
+            "info",
+            "regrouped",
+            f"{report.rows} message rows form {len(dataset)} conversation trees; each tree trains as one "
+            "conversation along its best-ranked replies.",
+        )
+        if len(dataset) == 0:
+            report.add("error", "empty", f"The {what} data has no conversation roots (messages without a parent).")
+            return None, report, {}
+    chosen = formats.keeps_chosen(fmt, task, keep)
+    if chosen:
+        report.evidence += "; data.keep: chosen trains SFT on the prompt and its chosen (or true-labelled) reply"
+    options = {"system_prompt": section.system_prompt, "chat_template": section.chat_template, "keep_chosen": chosen}
     ds = convert(dataset, fmt, options)
+    form = standard_form(ds.column_names)
     if tokenizer is not None:
+        limit = measure_limit(plan.max_length)
         ds = ds.map(
-            _length_batch,
+            _measure_batch,
             batched=True,
             batch_size=BATCH,
-            fn_kwargs={"tokenizer": tokenizer, "limit": measure_limit(max_length)},
-            desc="Measuring token lengths",
-            new_fingerprint=_fingerprint(
-                ds, "lengths", tokenizer.name_or_path, tokenizer.chat_template, measure_limit(max_length)
-            ),
+            fn_kwargs={"tokenizer": tokenizer, "plan": plan, "form": form, "limit": limit},
+            desc="Measuring tokens",
+            new_fingerprint=_fingerprint(ds, "tokens", tokenizer.name_or_path, tokenizer.chat_template, plan, form),
         )
     errors, indices = ds["__error"], ds["__index"]
     bad = [(i, e) for i, e in zip(indices, errors, strict=True) if e]
+    if bad and _media_only(bad, len(ds)):
+        report.add(
+            "error",
+            "multimodal",
+            f"This dataset is multimodal (every row carries images, audio or video: {bad[0][1].split(':')[0]}): "
+            "this studio trains text models, so use a text-only dataset.",
+            [{"row": i, "reason": e} for i, e in bad],
+        )
+        return None, report, {}
     if bad:
         shown = "; ".join(f"row {i} {e}" for i, e in bad[:3])
         level = "warning" if section.drop_invalid else "error"
@@ -288,13 +399,22 @@ def examine(
                 f"{len(dups)} rows are {kind}duplicates of earlier rows ({action}).",
                 [{"row": r, "same_as": s} for r, s in dups],
             )
+    placeholders = [i for i, p in zip(indices, ds["__placeholder"], strict=True) if p and i not in bad_rows]
+    if placeholders:
+        report.add(
+            "warning",
+            "placeholders",
+            f"{len(placeholders)} rows contain template placeholders such as {{{{name}}}} that will be trained "
+            "literally: fill them in (e.g. your assistant's name) before training.",
+            placeholders,
+        )
     drop = bad_rows if section.drop_invalid else set()
     if section.dedupe:
         drop |= exact_rows | {r for r, _ in near}
     if drop:
         ds = ds.select([pos for pos, idx in enumerate(indices) if idx not in drop])
     if tokenizer is not None:
-        _token_findings(report, ds, max_length, tokenizer)
+        ds = _token_findings(report, ds, plan, form, what, drop=not report.errors)
     report.rows_kept = len(ds)
     if len(ds) == 0 and not report.errors:
         report.add(
@@ -332,6 +452,16 @@ def standard_form(columns: list[str]) -> str:
     if "completion" in columns:
         return "prompt_completion"
     return "text"
+
+
+def trl_shape(ds) -> str:
+    """The converted form in words ("conversations", "prompt/completion strings", ...), for comparing two sets."""
+    form = standard_form(ds.column_names)
+    row = ds[0] if len(ds) else {}
+    plain = isinstance(row.get("prompt", row.get("messages")), str)
+    names = {"messages": "conversations", "prompt_completion": "prompt/completion", "text": "plain text"}
+    name = names.get(form, "preference pairs")
+    return f"{name} {'strings' if plain else 'messages'}" if form in ("prompt_completion", "preference") else name
 
 
 def strip_internal(ds):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from core.errors import DataError
 from data import convert as cv
+from data import trees
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Format:
     description: str
     detect: Callable[[list[str], dict], str | None]  # (columns, first row) -> evidence or None
     convert: Callable[[dict, dict], dict]  # (row, options) -> standard row (+ "__error")
+    regroup: Callable | None = None  # dataset -> dataset of rows `convert` reads (flat message trees)
 
 
 def _conversation_column(columns: list[str], row: dict, keys: tuple[str, str]) -> str | None:
@@ -58,8 +60,37 @@ def _is_implicit_preference(columns, row):
 
 
 def _is_unpaired(columns, row):
-    if "completion" in columns and "label" in columns and isinstance(row.get("label"), bool):
+    if "label" not in columns or not isinstance(row.get("label"), bool):
+        return None
+    if "completion" in columns:
         return "'completion' with a boolean 'label': unpaired feedback (KTO-style), not preference pairs"
+    col = _conversation_column(columns, row, ("role", "content"))
+    if col:
+        return f"'{col}' conversations with a boolean 'label' on the last reply: unpaired feedback (KTO-style)"
+    return None
+
+
+def _is_message_tree(columns, row):
+    if trees.detect(columns):
+        return (
+            "flat message rows linked by 'parent_id' ('message_id', 'role', 'text', ...: an OpenAssistant message "
+            "tree): one conversation per tree is rebuilt along the best-ranked replies"
+        )
+    return None
+
+
+def _is_ranked_responses(columns, row):
+    choice = next((c for c in ("choice", "better_response_id", "safer_response_id") if c in columns), None)
+    if "response_0" in columns and "response_1" in columns and choice:
+        return f"'response_0'/'response_1' with '{choice}' naming the preferred one (PKU-SafeRLHF style)"
+    return None
+
+
+def _is_io_turns(columns, row):
+    if "conversation" in columns and cv.conversation_column(
+        {"conversation": row.get("conversation")}, ("input", "output")
+    ):
+        return "'conversation' holds {input, output} exchanges (Capybara)"
     return None
 
 
@@ -96,7 +127,11 @@ def _is_pair(columns, row):
 
 def _is_text(columns, row):
     if "text" in columns and isinstance(row.get("text"), str):
-        return "a single 'text' column of plain strings: continued pre-training (loss on every token)"
+        others = [c for c in columns if c != "text"]
+        ignored = (
+            f" (other columns ignored: {', '.join(others[:6])}{', ...' if len(others) > 6 else ''})" if others else ""
+        )
+        return f"a 'text' column of plain strings{ignored}: continued pre-training (loss on every token)"
     return None
 
 
@@ -108,8 +143,29 @@ FORMATS = [
         _is_sharegpt_preference,
         cv.sharegpt_preference,
     ),
-    Format("unpaired_preference", "unpaired", "prompt + completion + boolean label (KTO)", _is_unpaired, cv.unpaired),
+    Format(
+        "unpaired_preference",
+        "unpaired",
+        "prompt + completion (or messages) + boolean label (KTO)",
+        _is_unpaired,
+        cv.unpaired,
+    ),
+    Format(
+        "message_tree",
+        "sft",
+        "flat message rows linked by parent_id (oasst)",
+        _is_message_tree,
+        cv.messages,
+        trees.rebuild,
+    ),
     Format("preference", "preference", "prompt + chosen + rejected", _is_preference, cv.preference),
+    Format(
+        "ranked_responses",
+        "preference",
+        "prompt + response_0/response_1 + the better one's id",
+        _is_ranked_responses,
+        cv.ranked_responses,
+    ),
     Format(
         "implicit_preference",
         "preference",
@@ -119,6 +175,7 @@ FORMATS = [
     ),
     Format("sharegpt", "sft", "conversations of {from, value}", _is_sharegpt, cv.sharegpt),
     Format("messages", "sft", "messages of {role, content}", _is_messages, cv.messages),
+    Format("io_turns", "sft", "conversation of {input, output} (Capybara)", _is_io_turns, cv.io_turns),
     Format("alpaca", "sft", "instruction + input + output", _is_alpaca, cv.alpaca),
     Format("prompt_completion", "sft", "prompt + completion", _is_prompt_completion, cv.prompt_completion),
     Format("pair", "sft", "two columns such as question/answer", _is_pair, cv.pair),
@@ -135,11 +192,6 @@ KIND_NEEDS = {
     UNPAIRED: "unpaired feedback (prompt, completion, true/false label)",
 }
 KIND_NAMES = {INSTRUCTION: "instruction data", PREFERENCE: "preference data", UNPAIRED: "unpaired feedback"}
-# How data of one kind can still train on another, said as a data.columns mapping.
-CONVERSIONS = {
-    (PREFERENCE, INSTRUCTION): "map the prompt and the preferred reply with data.columns: "
-    "{prompt: prompt, completion: chosen}",
-}
 
 
 @dataclass(frozen=True)
@@ -156,11 +208,16 @@ class Task:
         return next((m for k, m in self.trained_by if k == kind and m != self.method), None)
 
 
-def detect(columns: list[str], first_row: dict, forced: str = "auto", task: Task | None = None) -> tuple[Format, str]:
+def detect(
+    columns: list[str], first_row: dict, forced: str = "auto", task: Task | None = None, keep: str | None = None
+) -> tuple[Format, str]:
     """Returns (format, evidence) or raises DataError listing columns, known formats and the mapping hint.
 
     Unpaired feedback is checked first (its prompt/completion columns must never pass as SFT data), then
-    the formats the task trains on, then the rest (so a mismatch is named, not mistaken).
+    the formats the task trains on, then the rest (so a mismatch is named, not mistaken).  Preference data
+    whose conversation column is only the prompt (no reply in it) is preference data even for a task that
+    trains instruction data: read as a conversation it would lose its replies.  With data.keep: chosen the
+    preference and feedback formats come first.
     """
     if forced != "auto":
         if forced not in BY_NAME:
@@ -168,31 +225,56 @@ def detect(columns: list[str], first_row: dict, forced: str = "auto", task: Task
         fmt = BY_NAME[forced]
         return fmt, fmt.detect(columns, first_row) or f"forced by data.format: {forced}"
     wanted = task.kinds if task else ()
+    if keep == KEEP_CHOSEN:
+        wanted = (PREFERENCE, UNPAIRED, *wanted)
     order = sorted(FORMATS, key=lambda f: (f.kind != UNPAIRED, f.kind not in wanted))
-    for fmt in order:
-        evidence = fmt.detect(columns, first_row)
-        if evidence:
-            return fmt, evidence
-    raise DataError(
-        f"The dataset's columns ({', '.join(columns) or 'none'}) match no known format "
-        f"({', '.join(BY_NAME)}): map yours with data.columns, e.g. {{prompt: my_question, completion: my_answer}}."
-    )
+    found = [(fmt, evidence) for fmt in order if (evidence := fmt.detect(columns, first_row))]
+    if not found:
+        raise DataError(
+            f"The dataset's columns ({', '.join(columns) or 'none'}) match no known format "
+            f"({', '.join(BY_NAME)}): map yours with data.columns, e.g. {{prompt: my_question, completion: my_answer}}."
+        )
+    fmt, evidence = found[0]
+    paired = next(((f, e) for f, e in found if f.kind == PREFERENCE), None)
+    if fmt.kind == INSTRUCTION and paired and fmt.regroup is None:
+        trial = fmt.convert(dict(first_row), {})
+        if trial.get("__error"):
+            return paired  # e.g. ShareGPT preference: 'conversations' is the prompt, the replies are chosen/rejected
+    return fmt, evidence
 
 
-def check_method(fmt: Format, task: Task) -> None:
+KEEP_CHOSEN = "chosen"
+
+
+def keeps_chosen(fmt: Format, task: Task, keep: str | None) -> bool:
+    """True when SFT trains on this preference / feedback data's good replies (data.keep: chosen)."""
+    return keep == KEEP_CHOSEN and INSTRUCTION in task.kinds and fmt.kind in (PREFERENCE, UNPAIRED)
+
+
+def check_method(fmt: Format, task: Task, keep: str | None = None) -> None:
     """Raises DataError, one sentence, when `task` does not train on data of this format's kind."""
-    if fmt.kind in task.kinds:
+    if keep not in (None, KEEP_CHOSEN):
+        raise DataError(f"data.keep {keep!r} is unknown; use chosen (or leave it unset).")
+    if fmt.kind in task.kinds or keeps_chosen(fmt, task, keep):
         return
     wanted = task.kinds[0]
     other = task.other_method(fmt.kind)
+    sft_way = "set data.keep: chosen to train SFT on the replies labelled true" if INSTRUCTION in task.kinds else None
     if fmt.kind == UNPAIRED:
-        hint = f"; train it with method: {other}" if other else ""
+        ways = [w for w in (f"train it with method: {other}" if other else None, sft_way) if w]
         raise DataError(
-            f"This is unpaired feedback (completion + true/false label, as KTO uses), not {KIND_NAMES[wanted]}: "
-            f"{task.label} needs {KIND_NEEDS[wanted]}{hint}."
+            f"This is unpaired feedback ({fmt.name}: replies labelled good or bad, as KTO uses), not "
+            f"{KIND_NAMES[wanted]}: {task.label} would train the bad replies too"
+            + (f"; {' or '.join(ways)}" if ways else f"; {task.label} needs {KIND_NEEDS[wanted]}")
+            + "."
         )
-    ways = [f"use method: {other}" if other else None, CONVERSIONS.get((fmt.kind, wanted))]
-    ways.append(f"or a dataset of {KIND_NAMES[wanted]}")
+    if fmt.kind == PREFERENCE and INSTRUCTION in task.kinds:
+        way = f"train it with method: {other}, or " if other else ""
+        raise DataError(
+            f"This is preference data ({fmt.name}: a chosen and a rejected reply per prompt), not instruction data: "
+            f"{way}set data.keep: chosen to train {task.label} on the chosen replies."
+        )
+    ways = [f"use method: {other}" if other else None, f"or a dataset of {KIND_NAMES[wanted]}"]
     raise DataError(
         f"{task.label} needs {KIND_NEEDS[wanted]} but this dataset is {KIND_NAMES[fmt.kind]} ({fmt.name}): "
         f"{', '.join(w for w in ways if w)}."

@@ -7,7 +7,7 @@ duplicates and leakage counted, token lengths measured under the model's chat te
 from __future__ import annotations
 
 from core.errors import DataError
-from data import clip, doctor, formats, sources
+from data import clip, doctor, formats, sources, tokens
 
 
 def _eval_rows(size: float, n: int) -> int:
@@ -15,12 +15,24 @@ def _eval_rows(size: float, n: int) -> int:
     return max(1, rows) if size > 0 else 0
 
 
-def load_for_run(section, task: formats.Task, tokenizer=None, max_length: int | None = None, keep: str | None = None):
+def load_for_run(
+    section,
+    task: formats.Task,
+    tokenizer=None,
+    max_length: int | None = None,
+    keep: str | None = "start",
+    plan: tokens.Plan | None = None,
+):
     """Returns (train, eval or None, TRL form, info, doctor reports); datasets are None when a report has errors.
-    `keep` ("start" / "end" / None): which side of an overlong row the trainer keeps; rows too long to measure are
-    then clipped on the other side before the trainer tokenizes them (data/clip.py)."""
+
+    `plan` says how the trainer tokenizes, masks and truncates (the trainers layer builds it from the run's
+    config); without one, rows are truncated to `max_length` keeping the `keep` side ("start" / "end"; None: the
+    trainer keeps every token).  Rows too long to measure are clipped on the side the trainer drops before it
+    tokenizes them (data/clip.py).  `info` counts the rows that train exactly."""
+    plan = plan or tokens.Plan(max_length=max_length, keep=keep)
+    max_length, keep = plan.max_length, plan.keep
     raw = sources.load(section.source, section.split, section.subset, section.revision)
-    train, report, train_hashes = doctor.examine(raw, task, section, "training", tokenizer, max_length)
+    train, report, train_hashes = doctor.examine(raw, task, section, "training", tokenizer, plan=plan)
     reports = [report]
     info = {"format": report.format, "evidence": report.evidence, "source": section.source, "split": section.split}
     eval_ds = None
@@ -30,14 +42,15 @@ def load_for_run(section, task: formats.Task, tokenizer=None, max_length: int | 
         source = section.eval_source or section.source
         split = section.eval_split or "train"
         raw_eval = sources.load(source, split, section.subset, section.revision)
-        eval_ds, eval_report, eval_hashes = doctor.examine(raw_eval, task, section, "held-out", tokenizer, max_length)
+        eval_ds, eval_report, eval_hashes = doctor.examine(raw_eval, task, section, "held-out", tokenizer, plan=plan)
         reports.append(eval_report)
         if eval_report.errors:
             return None, None, None, info, reports
-        if eval_report.format != report.format and {eval_report.format, report.format} != {"messages", "sharegpt"}:
+        train_shape, eval_shape = doctor.trl_shape(train), doctor.trl_shape(eval_ds)
+        if train_shape != eval_shape:  # compared after conversion: alpaca and messages are both conversations
             raise DataError(
-                f"The held-out data is {eval_report.format} but the training data is {report.format}: "
-                "use the same format for both."
+                f"The held-out data converts to {eval_shape} ({eval_report.format}) but the training data to "
+                f"{train_shape} ({report.format}): use held-out data of the same shape."
             )
         doctor.leakage(eval_report, train_hashes, eval_hashes)
         info["eval"] = f"{source}:{split}"

@@ -11,7 +11,8 @@ from trainers.config import DataSection
 
 
 class Recording:
-    """The real tokenizer, recording the length of every text it is asked to tokenize."""
+    """The real tokenizer, recording the length of every text it is asked to tokenize (a conversation's
+    length is the characters of its turns)."""
 
     def __init__(self, tokenizer):
         self._tok, self.longest, self.calls = tokenizer, 0, 0
@@ -20,6 +21,11 @@ class Recording:
         self.calls += 1
         self.longest = max([self.longest, *(len(t) for t in ([texts] if isinstance(texts, str) else texts))])
         return self._tok(texts, **kw)
+
+    def apply_chat_template(self, conversation, **kw):
+        self.calls += 1
+        self.longest = max(self.longest, sum(len(m.get("content") or "") for m in conversation))
+        return self._tok.apply_chat_template(conversation, **kw)
 
     def __getattr__(self, name):
         return getattr(self._tok, name)
@@ -43,7 +49,8 @@ def test_a_huge_row_is_measured_on_a_bounded_prefix(tmp_path, demo_model_dir):
         sources.load(str(path)), methods.get("sft").task, section, "training", tok, max_length
     )
 
-    assert tok.calls and tok.longest <= doctor.measure_limit(max_length) == 32 * max_length
+    # clipping keeps at most `limit` characters per string and stops adding turns once `limit` is reached
+    assert tok.calls and tok.longest <= 2 * doctor.measure_limit(max_length) == 64 * max_length
     overlong = [f for f in report.findings if f.code == "overlong"]
     assert len(overlong) == 1 and overlong[0].rows == [7], report.findings
     assert "at least" in overlong[0].message and f"over {32 * max_length} characters" in overlong[0].message
@@ -89,10 +96,19 @@ def test_rows_too_long_to_measure_are_clipped_without_changing_the_kept_tokens(t
     )  # the trainer keeps every token
     assert "clipped_rows" not in info and sum(len(m["content"]) for m in whole[5]["messages"]) > 8 * limit
     for keep in ("start", "end"):
-        train, _, _, info, _ = load_for_run(section, methods.get("sft").task, tok, max_length, keep)
-        assert "2 rows" in info["clipped_rows"], info
-        for i in (3, 5):
+        train, _, _, info, reports = load_for_run(section, methods.get("sft").task, tok, max_length, keep)
+        # keeping the start, row 5's prompt alone fills max_length: its prompt is shortened from the start instead
+        # (so its reply trains) and only row 3 is clipped; keeping the end, both are clipped
+        clipped_rows = (3,) if keep == "start" else (3, 5)
+        assert f"{len(clipped_rows)} rows" in info["clipped_rows"], info
+        for i in clipped_rows:
             clipped = train[i]
             assert sum(len(m["content"]) for m in clipped["messages"]) <= 2 * limit
             assert _rendered_ids(tok, clipped, max_length, keep) == _rendered_ids(tok, whole[i], max_length, keep)
+        if keep == "start":
+            shortened = [f for f in reports[0].findings if f.code == "shortened_prompts"]
+            assert shortened and shortened[0].rows == [5], reports[0].findings
+            short = train[5]["messages"]
+            assert short[-1] == {"role": "assistant", "content": "short"} and short[0]["content"].startswith("…")
+            assert len(_rendered_ids(tok, {"messages": short}, 10_000, keep)) <= max_length
         assert train[0] == whole[0]  # rows that were measured whole are untouched

@@ -77,6 +77,13 @@ class DataSection:
     columns: dict[str, str] = field(
         default_factory=dict, metadata={"help": "Map standard names to your columns, e.g. {prompt: question}."}
     )
+    keep: str | None = field(
+        default=None,
+        metadata={
+            "help": "SFT on preference or feedback data: 'chosen' trains the prompt and its chosen (true) reply.",
+            "choices": [None, "chosen"],
+        },
+    )
     drop_invalid: bool = field(default=True, metadata={"help": "Drop rows the data doctor finds invalid."})
     dedupe: bool = field(default=False, metadata={"help": "Drop exact and near-duplicate rows."})
     system_prompt: str | None = field(default=None, metadata={"help": "Set (or replace) every row's system turn."})

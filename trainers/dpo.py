@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from data import tokens
+
+
+def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
+    """How DPOTrainer tokenizes and truncates pairs: per sequence to max_length, dropping pairs whose prompt alone
+    fills it (keep_start); the doctor shortens such prompts from their start first."""
+    return tokens.Plan(max_length=training.get("max_length"), keep=keep)
+
 
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks):
     from trl import DPOConfig, DPOTrainer

@@ -356,10 +356,9 @@ def truncation_side(cfg) -> str | None:
 
 def prepare_data(cfg, tokenizer, folder: RunFolder):
     """Load + doctor the data; the doctor's report is saved in the run folder and logged."""
-    max_length = cfg.training.get("max_length")
-    train_ds, eval_ds, form, info, reports = load_for_run(
-        cfg.data, methods.get(cfg.method).task, tokenizer, max_length, truncation_side(cfg)
-    )
+    method = methods.get(cfg.method)
+    plan = method.build_module().token_plan(tokenizer, cfg.training, truncation_side(cfg))
+    train_ds, eval_ds, form, info, reports = load_for_run(cfg.data, method.task, tokenizer, plan=plan)
     folder.write_json(RunFolder.DATA_REPORT, {"reports": [r.to_dict() for r in reports]})
     log.info("Data doctor:\n%s", doctor.render_text(reports))
     doctor.raise_on_errors(*reports)

@@ -4,36 +4,72 @@ from __future__ import annotations
 
 import logging
 
-from data.convert import last_turn_as_completion
+from data import tokens
 from trainers.demo_model import CHAT_TEMPLATE
 
 log = logging.getLogger("trainers")
 
 
+def _markers(template: str | None) -> bool:
+    from trl.chat_template_utils import has_generation_markers
+
+    return bool(template) and has_generation_markers(template)
+
+
+def _training_template(tokenizer) -> str | None:
+    """TRL's training variant of the tokenizer's template (with {% generation %} markers), if it knows one."""
+    from trl.chat_template_utils import get_training_chat_template
+
+    try:
+        return get_training_chat_template(tokenizer)
+    except ValueError:
+        return None
+
+
 def supports_assistant_mask(tokenizer) -> bool:
     """True if the chat template has {% generation %} markers, or TRL knows a training variant of it."""
-    from trl.chat_template_utils import get_training_chat_template, has_generation_markers
-
     if not tokenizer.chat_template:
         return False
-    if has_generation_markers(tokenizer.chat_template):
-        return True
-    try:
-        get_training_chat_template(tokenizer)
-    except ValueError:
-        return False
-    return True
+    return _markers(tokenizer.chat_template) or _training_template(tokenizer) is not None
+
+
+def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
+    """How SFTTrainer will tokenize, mask and truncate rows (the data doctor measures with the same plan):
+    the template it renders with (ours when the tokenizer has none; TRL's training variant when the tokenizer's
+    has no generation markers), whether replies can be masked, and the user's loss switches."""
+    template = None if tokenizer.chat_template else CHAT_TEMPLATE.read_text(encoding="utf-8")
+    masks = _markers(template or tokenizer.chat_template)
+    if not masks and template is None and training.get("assistant_only_loss") is not False:
+        template = _training_template(tokenizer)
+        masks = template is not None
+    return tokens.Plan(
+        max_length=training.get("max_length"),
+        keep=keep,
+        chat_template=template,
+        assistant_masks=masks,
+        assistant_only_loss=training.get("assistant_only_loss"),
+        completion_only_loss=training.get("completion_only_loss"),
+    )
 
 
 def loss_mask_plan(tokenizer, fmt: str, training: dict) -> str:
     """How the loss is masked: assistant_only, completion_only (last turn) or full_sequence."""
-    if fmt == "text":
-        return "full_sequence"
-    if fmt == "prompt_completion":
-        return "full_sequence" if training.get("completion_only_loss") is False else "completion_only"
-    if training.get("assistant_only_loss") is False:
-        return "full_sequence"
-    return "assistant_only" if supports_assistant_mask(tokenizer) else "completion_only"
+    return token_plan(tokenizer, training, "start").loss(fmt)
+
+
+def _last_turn(example: dict) -> dict:
+    prompt, completion = tokens.last_turn(example["messages"])
+    return {"prompt": prompt, "completion": completion}
+
+
+def _as_prompt_completion(ds):
+    """messages -> prompt/completion (the last assistant turn), kept as JSON so each row keeps its own keys."""
+    from datasets import Json
+
+    features = ds.features.copy()
+    del features["messages"]
+    features["prompt"], features["completion"] = Json(), Json()
+    return ds.map(_last_turn, remove_columns=["messages"], features=features)
 
 
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks):
@@ -41,7 +77,7 @@ def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_co
 
     if fmt in ("messages", "prompt_completion") and not tokenizer.chat_template:
         tokenizer.chat_template = CHAT_TEMPLATE.read_text(encoding="utf-8")
-        log.warning("The tokenizer has no chat template; using ChatML (templates/chat/chatml_generation.jinja).")
+        log.warning("The tokenizer has no chat template; using ChatML (%s).", CHAT_TEMPLATE.name)
     plan = loss_mask_plan(tokenizer, fmt, training)
     args = dict(training)
     if fmt == "messages" and plan == "assistant_only":
@@ -51,9 +87,9 @@ def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_co
             "The chat template has no {% generation %} markers and TRL has no training variant of it: "
             "training on the last assistant turn of each conversation (prompt masked)."
         )
-        train_ds = train_ds.map(last_turn_as_completion, remove_columns=["messages"])
+        train_ds = _as_prompt_completion(train_ds)
         if eval_ds is not None:
-            eval_ds = eval_ds.map(last_turn_as_completion, remove_columns=["messages"])
+            eval_ds = _as_prompt_completion(eval_ds)
     trainer = SFTTrainer(
         model=model,
         args=SFTConfig(**args),
