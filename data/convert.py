@@ -188,7 +188,14 @@ def normalise(turns: Any, role_key="role", text_key="content", role_map=None) ->
             calls, problem = tool_calls(turn.get(text_key))
             text, reasoning = "", ""
         else:
-            text, reasoning, problem = _parts(turn.get(text_key))
+            content = turn.get(text_key)
+            if isinstance(content, list):  # LLaMA-Factory v1: {type: tool_call, value: '{"name": ...}'} parts
+                part_calls = [p.get("value") for p in content if isinstance(p, dict) and p.get("type") == "tool_call"]
+                content = [p for p in content if not (isinstance(p, dict) and p.get("type") == "tool_call")]
+                if part_calls:
+                    calls, problem = tool_calls(part_calls)
+            text, reasoning, text_problem = _parts(content)
+            problem = problem or (None if calls and not content else text_problem)
             if turn.get("tool_calls") is not None:
                 calls, call_problem = tool_calls(turn.get("tool_calls"))
                 problem = call_problem or (None if calls and turn.get(text_key) in (None, "") else problem)

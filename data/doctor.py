@@ -72,7 +72,8 @@ JSON_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")
 def _features(keys):
     from datasets import Features, Json, Value
 
-    types = {"label": Value("bool"), "__index": Value("int64"), "__placeholder": Value("bool")}
+    types = {"label": Value("bool"), "__index": Value("int64")}
+    types.update({k: Value("bool") for k in ("__placeholder", "__tools", "__reasoning")})
     return Features({k: Json() if k in JSON_COLUMNS else types.get(k, Value("string")) for k in keys})
 
 
@@ -97,6 +98,7 @@ def _convert_batch(batch: dict, indices: list[int], fmt, options: dict) -> dict:
             " ".join(_WORDS.sub(" ", _texts(list(content.values())).lower()).split()) + (converted.get("tools") or "")
         )
         converted["__placeholder"] = bool(PLACEHOLDER.search(_texts(replies)))
+        converted["__tools"], converted["__reasoning"] = tokens.uses(converted)
         for key, value in converted.items():
             out.setdefault(key, []).append(value)
     return out
@@ -118,7 +120,7 @@ def _fingerprint(dataset, *parts: Any) -> str:
 
 def convert(dataset, fmt, options: dict):
     first = _convert_row(dataset[0], fmt, options) if len(dataset) else {}
-    keys = [*first, "__index", "__hash", "__nhash", "__placeholder"]
+    keys = [*first, "__index", "__hash", "__nhash", "__placeholder", "__tools", "__reasoning"]
     return dataset.map(
         _convert_batch,
         batched=True,
@@ -301,6 +303,32 @@ def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str,
     return ds
 
 
+def _template_findings(report: Report, ds, tokenizer, plan: tokens.Plan) -> bool:
+    """Refuse tool-using rows a template cannot render; say what happens to reasoning it has no field for.
+    Returns False when training must not start."""
+    tool_rows = [i for i, t in zip(ds["__index"], ds["__tools"], strict=True) if t]
+    if tool_rows and not tokens.template_renders(tokenizer, plan, "tools"):
+        report.add(
+            "error",
+            "no_tool_template",
+            f"{len(tool_rows)} rows use tools (tool calls, tool turns or a tools schema) but this model's chat "
+            "template cannot render them, so they would train without their calls: use a model whose chat "
+            "template supports tools (Qwen2.5, Qwen3, Llama 3.1 and later, ...).",
+            tool_rows,
+        )
+        return False
+    thinking = [i for i, r in zip(ds["__index"], ds["__reasoning"], strict=True) if r]
+    if thinking and not tokens.template_renders(tokenizer, plan, "reasoning"):
+        report.add(
+            "warning",
+            "reasoning_dropped",
+            f"{len(thinking)} rows carry reasoning (thinking) parts but this model's chat template has no thinking "
+            "field: the reasoning is left out and only the replies train.",
+            thinking,
+        )
+    return True
+
+
 def _media_only(bad: list[tuple[int, str]], rows: int) -> bool:
     marker = cv.MEDIA_REFUSAL.split("{what}")[1]
     return len(bad) == rows and all(marker in e for _, e in bad)
@@ -351,6 +379,8 @@ def examine(
     options = {"system_prompt": section.system_prompt, "chat_template": section.chat_template, "keep_chosen": chosen}
     ds = convert(dataset, fmt, options)
     form = standard_form(ds.column_names)
+    if tokenizer is not None and not _template_findings(report, ds, tokenizer, plan):
+        return None, report, {}
     if tokenizer is not None:
         limit = measure_limit(plan.max_length)
         ds = ds.map(

@@ -222,3 +222,52 @@ def shorten_prompt(tokenizer, plan: Plan, prompt: list[dict], tools, budget: int
             return None
         body = [{**first, "content": ELLIPSIS + tokenizer.decode(ids[-keep:])}, *body[1:]]
     return system + body if length(system + body) <= budget else None
+
+
+_PROBE_TOOL, _PROBE_KEY, _PROBE_VALUE, _PROBE_RESULT = "probe_fn_q7", "probe_arg_k3", "probe_val_v9", "probe_out_r5"
+_PROBE_THOUGHT = "probe_thought_t2"
+PROBES = {
+    "tools": (
+        [
+            {"role": "user", "content": "hi"},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {"type": "function", "function": {"name": _PROBE_TOOL, "arguments": {_PROBE_KEY: _PROBE_VALUE}}}
+                ],
+            },
+            {"role": "tool", "name": _PROBE_TOOL, "content": _PROBE_RESULT},
+        ],
+        [{"type": "function", "function": {"name": _PROBE_TOOL, "description": "probe", "parameters": {}}}],
+        (_PROBE_TOOL, _PROBE_KEY, _PROBE_VALUE, _PROBE_RESULT),
+    ),
+    "reasoning": (
+        [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "ok", "reasoning_content": _PROBE_THOUGHT},
+        ],
+        None,
+        (_PROBE_THOUGHT,),
+    ),
+}
+
+
+def template_renders(tokenizer, plan: Plan, feature: str) -> bool:
+    """Whether the chat template training uses renders `feature` ("tools": tool calls, tool turns and the tools
+    schema; "reasoning": an assistant's reasoning_content), as TRL's supports_tool_calling checks: every sentinel
+    put in must come out."""
+    messages, tools, sentinels = PROBES[feature]
+    try:
+        text = tokenizer.apply_chat_template(messages, tools=tools, chat_template=plan.chat_template, tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that rejects the shape does not support it
+        return False
+    return all(s in text for s in sentinels)
+
+
+def uses(row: dict) -> tuple[bool, bool]:
+    """(uses tools, has reasoning) for a converted row."""
+    turns = [m for k in ("messages", "prompt", "completion", "chosen", "rejected") for m in (row.get(k) or [])]
+    turns = [m for m in turns if isinstance(m, dict)]
+    tools = bool(row.get("tools")) or any(m.get("tool_calls") or m.get("role") == "tool" for m in turns)
+    return tools, any(m.get("reasoning_content") for m in turns)
