@@ -271,3 +271,45 @@ def uses(row: dict) -> tuple[bool, bool]:
     turns = [m for m in turns if isinstance(m, dict)]
     tools = bool(row.get("tools")) or any(m.get("tool_calls") or m.get("role") == "tool" for m in turns)
     return tools, any(m.get("reasoning_content") for m in turns)
+
+
+def loss_spans(tokenizer, row: dict, form: str, plan: Plan) -> list[tuple[str, bool]]:
+    """A converted row as the trainer sees it, cut into (text, trained) spans: what the loss falls on after
+    masking and truncation (a pair: its chosen sequence).  Text past the truncation window is left out."""
+    tools, mode = _tools(row), plan.loss(form)
+    if form == "text":
+        ids = tokenizer(text=row["text"])["input_ids"]
+        mask = [1] * len(ids)
+    elif mode == ASSISTANT_ONLY:
+        out = _chat(tokenizer, plan, row["messages"], tools, return_assistant_tokens_mask=True)
+        ids, mask = out["input_ids"], out["assistant_masks"]
+    else:
+        if form == "preference":
+            prompt, reply = row["prompt"], row["chosen"]
+        elif form == "prompt_completion":
+            prompt, reply = row["prompt"], row["completion"]
+        else:
+            prompt, reply = last_turn(row["messages"])
+        if isinstance(prompt, str):
+            p_ids, ids = tokenizer(text=prompt)["input_ids"], tokenizer(text=prompt + reply)["input_ids"]
+        else:
+            p_ids = _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
+            ids = _chat(tokenizer, plan, prompt + reply, tools)["input_ids"]
+        plen = common_prefix(p_ids, ids)
+        mask = [int(i >= plen or mode == FULL_SEQUENCE) for i in range(len(ids))]
+    start, end = plan.window(len(ids))
+    spans: list[tuple[str, bool]] = []
+    run: list[int] = []
+    for i in range(start, end):
+        if run and bool(mask[i]) != bool(mask[i - 1]):
+            spans.append((tokenizer.decode(run), bool(mask[i - 1])))
+            run = []
+        run.append(ids[i])
+    if run:
+        spans.append((tokenizer.decode(run), bool(mask[end - 1])))
+    return spans
+
+
+def show_spans(spans: list[tuple[str, bool]], open_mark: str = "⟦", close_mark: str = "⟧") -> str:
+    """Spans as text with the trained parts between marks."""
+    return "".join(f"{open_mark}{text}{close_mark}" if trained else text for text, trained in spans)

@@ -306,3 +306,17 @@ def test_every_published_shape_gets_a_verdict_and_the_doctor_cli_lists_methods_a
     assert not by_name["kto_en.json"]["methods"]["SFT"]["trainable"]
     assert by_name["kto_en.json"]["methods"]["SFT with data.keep: chosen"]["rows_kept"] == 9
     assert by_name["dpo_en.json"]["method"] == "dpo"
+
+
+def test_the_doctor_shows_a_tool_call_row_with_its_label_mask(capsys, demo_model_dir):
+    from trainers.doctor_cli import main
+
+    rc = main(
+        ["doctor", str(REAL / "openai_toolcalls.jsonl"), "--model", "demo-tiny", "--max-length", "1024", "--show", "1"]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0 and "SFT trains 14 of 14 rows" in out
+    shown = out.split("--- row 0:", 1)[1].split("== training data", 1)[0]
+    trained = "".join(part.split("⟧")[0] for part in shown.split("⟦")[1:])
+    assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lisbon"}}' in trained
+    assert "<tool_response>" in shown and "<tool_response>" not in trained and "<tools>" not in trained

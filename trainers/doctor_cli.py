@@ -22,7 +22,7 @@ import os
 import sys
 
 from core.errors import ConfigError, StudioError, quiet_hub_retries, user_message
-from data import doctor, formats
+from data import doctor, formats, tokens
 from data.splits import load_for_run
 from trainers import methods
 from trainers.config import TRAINING_DEFAULTS, DataSection, ModelSection, check_model_path
@@ -51,6 +51,9 @@ def make_parser() -> argparse.ArgumentParser:
     )
     doc.add_argument("--format", default="auto", help="force a format instead of detecting it")
     doc.add_argument("--json", action="store_true", help="print the report as JSON")
+    doc.add_argument(
+        "--show", type=int, default=0, metavar="N", help="with --model: print N rows with the trained tokens marked"
+    )
     return parser
 
 
@@ -110,10 +113,10 @@ def examine_file(args, source: str, tokenizer) -> dict:
                 keep=keep,
             )
             plan = _plan(method, tokenizer, args.max_length) if tokenizer is not None else None
-            *_, reports = load_for_run(section, method.task, tokenizer, args.max_length, plan=plan)
+            train, _, form, _, reports = load_for_run(section, method.task, tokenizer, args.max_length, plan=plan)
             if keep and reports[0].format and formats.BY_NAME[reports[0].format].kind == formats.INSTRUCTION:
                 continue  # instruction data needs no data.keep
-            out[label] = (method, keep, reports)
+            out[label] = (method, keep, reports, (train, form, plan))
     return out
 
 
@@ -151,7 +154,7 @@ def doctor_main(args) -> int:
         return _fail(args, user_message(exc))
     results, texts = [], []
     for source, ways in files:
-        label, (method, keep, reports) = _chosen(args, ways)
+        label, (method, keep, reports, (train, form, plan)) = _chosen(args, ways)
         trainable = not any(r.errors for r in reports)
         results.append(
             {
@@ -169,7 +172,7 @@ def doctor_main(args) -> int:
                         "held_out_rows_kept": reps[1].rows_kept if len(reps) > 1 else None,
                         "error": next((r.errors[0].message for r in reps if r.errors), None),
                     }
-                    for name, (m, k, reps) in ways.items()
+                    for name, (m, k, reps, _) in ways.items()
                 },
                 "reports": [r.to_dict() for r in reports],
             }
@@ -178,6 +181,14 @@ def doctor_main(args) -> int:
         lines.append(
             f"report for {label}" + ("" if tokenizer else " (no --model: token counts and truncation unchecked)")
         )
+        if args.show and tokenizer is not None and train is not None:
+            lines_shown = [
+                f"--- row {i}: {label} trains the text between ⟦ ⟧ (after truncation to {plan.max_length} tokens)\n"
+                + tokens.show_spans(tokens.loss_spans(tokenizer, train[i], form, plan))
+                for i in range(min(args.show, len(train)))
+            ]
+            results[-1]["shown"] = lines_shown
+            lines += lines_shown
         texts.append(
             "\n".join(lines)
             + "\n"
