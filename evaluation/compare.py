@@ -131,15 +131,38 @@ def cost(run_dir: Path) -> dict:
     }
 
 
-def heldout_rows(cfg: dict, tokenizer, max_length: int | None) -> tuple[list, list]:
-    """The held-out instruction rows and preference pairs, exactly as the arms split them (same seed)."""
+def heldout_rows(cfg: dict, tokenizer) -> tuple[list, list]:
+    """The held-out instruction rows and preference pairs, exactly as the arms split them (same seed), whole: the
+    data layer is given no max_length, so it shortens or drops none of them; the evaluation cuts a row longer than
+    its own max_length itself and counts it (metrics.encode_cut, encode_pair; the report says how many)."""
     seed = cfg.get("seed", 42)
     out = []
     for kind in (INSTRUCTION, PREFERENCE):
         method = methods.for_kind(kind)
         data = cfg.get(method.compare_data)
-        out.append(load_rows({**data, "seed": seed} if data else None, method.task, tokenizer, max_length))
+        out.append(load_rows({**data, "seed": seed} if data else None, method.task, tokenizer, None))
     return out[0], out[1]
+
+
+def truncation(cfg: dict, scored: dict, max_length: int) -> dict:
+    """How the held-out rows were cut to the evaluation's max_length (the counts in `scored`, a model's metrics:
+    they depend on the rows and the tokenizer only, so they are the same for every model) and what each method's
+    training does with overlong rows (its max_length, and the side it keeps: trainers/methods.py)."""
+    training = {}
+    for run in plan(cfg).values():
+        method = methods.get(run["method"])
+        args = {**method.defaults, **run["training"]}
+        training.setdefault(method.name, {"max_length": args.get("max_length"), "keeps": method.truncation_side(args)})
+    out: dict = {"max_length": max_length, "training": training}
+    if "rows" in scored:
+        out["sft_rows"] = {"prompt_cut": scored["rows_prompt_cut"], "reply_cut": scored["rows_reply_cut"]}
+    if "pairs_excluded" in scored:
+        out["preference_pairs"] = {
+            "scored": scored["pairs"],
+            "prompt_cut": scored["pairs_prompt_cut"],
+            "excluded": scored["pairs_excluded"],
+        }
+    return out
 
 
 def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
@@ -174,7 +197,7 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
     tokenizer, base_path = resolve_and_load_tokenizer(ModelSection(**cfg["model"]))
     tokenizer_path = next((p for p in adapters.values() if p), base_path)
     max_length = ev["max_length"]
-    sft_rows, pref_rows = heldout_rows(cfg, tokenizer, max_length)
+    sft_rows, pref_rows = heldout_rows(cfg, tokenizer)
     prompts = heldout_prompts(sft_rows, pref_rows, ev["generations"])
     results = evaluate(
         base_path, tokenizer_path, adapters, sft_rows, pref_rows, prompts, ev["beta"], ev["max_new_tokens"], max_length
@@ -186,6 +209,7 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
             "peft": cfg.get("peft"),
             "held_out": {"sft_rows": len(sft_rows), "preference_pairs": len(pref_rows)},
             "evaluation": ev,
+            "truncation": truncation(cfg, results["base"]["metrics"], max_length),
         },
         "base": results["base"],
         "arms": {},

@@ -38,10 +38,116 @@ def _fmt(value, fmt: str) -> str:
         return str(value)
 
 
+WHITESPACE = {"\n": ("line break", "⏎"), " ": ("space", "␣"), "\t": ("tab", "⇥"), "\r": ("carriage return", "␍")}
+
+
+def _whitespace(text: str, shown: int = 16) -> str:
+    """What a text of only whitespace is: '(only whitespace: 24 line breaks ⏎⏎⏎…)'."""
+    counts: dict[str, int] = {}
+    for ch in text:
+        name = WHITESPACE.get(ch, ("other whitespace character",))[0]
+        counts[name] = counts.get(name, 0) + 1
+    symbols = "".join(WHITESPACE.get(ch, ("", "·"))[1] for ch in text)
+    symbols = symbols if len(symbols) <= shown else symbols[:shown] + "…"
+    what = ", ".join(f"{n} {name}{'' if n == 1 else 's'}" for name, n in counts.items())
+    return f"(only whitespace: {what} {symbols})"
+
+
 def _cell(text: str, limit: int = 120) -> str:
-    text = " ".join(str(text).split())
+    """One table cell: '(empty)' only for an empty text; a text of only whitespace says what it is."""
+    text = str(text)
+    if not text:
+        return "(empty)"
+    if not text.strip():
+        return _whitespace(text)
+    text = " ".join(text.split())
     text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return text.replace("|", "\\|") or "(empty)"
+    return text.replace("|", "\\|")
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def _training_note(method: str, train: dict | None) -> str:
+    """What the trainer does with the same overlong rows, from settings.truncation.training."""
+    if not train:
+        return ""
+    length, keeps = train.get("max_length"), train.get("keeps")
+    if length is None or keeps is None:
+        return f" {method} training cuts no token of these rows (no max_length, or packing that keeps every token)."
+    if method == "DPO":
+        if keeps == "end":
+            return (
+                f" DPO training (max_length {length}, truncation keep_end) keeps the last {length} tokens of the "
+                "prompt with each reply, cutting each side on its own."
+            )
+        return (
+            f" DPO training (max_length {length}, truncation keep_start) keeps the prompt and the start of each "
+            f"reply instead, and drops pairs whose prompt alone reaches {length} tokens."
+        )
+    if keeps == "end":
+        return f" {method} training (max_length {length}, truncation keep_end) also keeps the last {length} tokens."
+    return f" {method} training (max_length {length}) keeps the first {length} tokens of a row instead."
+
+
+def _truncation_lines(settings: dict) -> list[str]:
+    """How held-out rows longer than the evaluation's max_length were scored, per metric (the counts in
+    settings.truncation, and in every model's metrics)."""
+    cut = settings.get("truncation")
+    if not cut:
+        return []
+    limit, held, training = cut["max_length"], settings["held_out"], cut.get("training") or {}
+    lines = []
+    rows = cut.get("sft_rows")
+    if rows is not None and held.get("sft_rows"):
+        n, over = held["sft_rows"], rows["prompt_cut"] + rows["reply_cut"]
+        if not over:
+            text = f"all {n} held-out instruction rows fit in max_length {limit} tokens; none was cut."
+        else:
+            parts = []
+            if rows["prompt_cut"]:
+                parts.append(f"{rows['prompt_cut']} had their prompt cut from the left and their whole reply scored")
+            if rows["reply_cut"]:
+                parts.append(
+                    f"{rows['reply_cut']} lost their whole prompt and the start of their reply (a reply alone "
+                    f"reaches {limit} tokens): the rest of the reply is scored without its prompt"
+                )
+            text = (
+                f"{over} of {n} held-out instruction rows {'was' if over == 1 else 'were'} longer than max_length "
+                f"{limit} tokens: " + "; ".join(parts) + "." + _training_note("SFT", training.get("sft"))
+            )
+        lines.append(f"- Held-out NLL: {text}")
+    pairs = cut.get("preference_pairs")
+    if pairs is not None and held.get("preference_pairs"):
+        n, over = held["preference_pairs"], pairs["prompt_cut"] + pairs["excluded"]
+        if not over:
+            text = f"all {n} held-out pairs fit in max_length {limit} tokens; none was cut."
+        else:
+            parts = []
+            if pairs["prompt_cut"]:
+                parts.append(
+                    f"{pairs['prompt_cut']} had their prompt cut from the left, by the same tokens before the chosen "
+                    "and the rejected reply, and both replies scored whole"
+                )
+            if pairs["excluded"]:
+                parts.append(
+                    f"{_count(pairs['excluded'], 'is', 'are')} excluded, because a reply alone reaches {limit} "
+                    "tokens and no prompt would be left to compare the replies after: the preference and reward "
+                    f"columns are over the other {_count(n - pairs['excluded'], 'pair', 'pairs')}"
+                )
+            text = (
+                f"{over} of {n} held-out pairs {'was' if over == 1 else 'were'} longer than max_length {limit} "
+                "tokens: " + "; ".join(parts) + "." + _training_note("DPO", training.get("dpo"))
+            )
+        lines.append(f"- Preference metrics: {text}")
+    if not lines:
+        return []
+    return [
+        "",
+        f"Held-out rows longer than max_length {limit} tokens are cut from the left here, keeping the reply:",
+        *lines,
+    ]
 
 
 def _prompt_text(prompt) -> str:
@@ -62,12 +168,22 @@ def markdown(data: dict) -> str:
         f"sets for every model: {settings['held_out']['sft_rows']} instruction rows (NLL on completion tokens only) "
         f"and {settings['held_out']['preference_pairs']} preference pairs (log-probabilities of the chosen and "
         f"rejected completions; implicit reward with beta {settings['evaluation']['beta']} against the base).",
+        *_truncation_lines(settings),
+        "",
+        "Reward accuracy vs base is over the decided pairs: a pair whose implicit reward margin is exactly 0 (the "
+        "model scores it exactly as the base does, as the base itself does every pair) is a tie, not a wrong "
+        "preference, and the ties are counted in brackets. TRL's rewards/accuracies in the training logs counts "
+        "ties as wrong ((chosen > rejected).mean() over every pair); report.json has that number as "
+        "reward_accuracy_trl.",
         "",
         "| model | status | " + " | ".join(c[0] for c in COLUMNS) + " |",
         "|---|---|" + "---|" * len(COLUMNS),
     ]
     for name, entry in rows:
         cells = [_fmt((entry.get(where) or {}).get(key), fmt) for _, where, key, fmt in COLUMNS]
+        ties = (entry.get("metrics") or {}).get("reward_ties")
+        if ties:
+            cells[[c[2] for c in COLUMNS].index("reward_accuracy")] += f" ({ties} tied)"
         with_sft = (entry.get("cost") or {}).get("wall_time_s_with_sft")
         if with_sft is not None:  # SFT→DPO's real cost includes the SFT run it starts from
             cells[[c[2] for c in COLUMNS].index("wall_time_s")] += f" ({with_sft:.0f} with SFT)"
@@ -84,6 +200,9 @@ def markdown(data: dict) -> str:
         lines += [
             "",
             f"## Greedy generations on held-out prompts (max {settings['evaluation']['max_new_tokens']} new tokens)",
+            "",
+            "Mean reply tokens counts every generated token, the end token included: (empty) is a reply of only "
+            "the end token, and a reply of only whitespace is shown as what it is (⏎ line break, ␣ space, ⇥ tab).",
             "",
             "| prompt | base | " + " | ".join(e["label"] for _, e in done) + " |",
             "|---|---|" + "---|" * len(done),

@@ -65,11 +65,13 @@ def test_a_model_against_itself_has_zero_implicit_reward():
 
     pairs = [(-3.0, -5.0), (-7.0, -2.0), (-1.0, -1.5)]
     same = preference_metrics(pairs, pairs, beta=0.1)
-    assert same["reward_margin"] == 0 and same["reward_accuracy"] == 0
+    assert same["reward_margin"] == 0 and same["reward_ties"] == 3  # every pair a tie, none a wrong preference
+    assert "reward_accuracy" not in same and same["reward_accuracy_trl"] == 0
     assert same["preference_accuracy"] == pytest.approx(2 / 3)
     assert same["logprob_margin"] == pytest.approx((2 - 5 + 0.5) / 3)
     better = preference_metrics([(c + 1, r - 1) for c, r in pairs], pairs, beta=0.5)
     assert better["reward_accuracy"] == 1 and better["reward_margin"] == pytest.approx(1.0)
+    assert better["reward_ties"] == 0 and better["reward_accuracy_trl"] == 1
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +213,6 @@ def test_evaluation_scores_the_rows_the_arms_held_out(demo_model_dir):
         }
     )
     tokenizer, _ = resolve_and_load_tokenizer(ModelSection(name_or_path="demo-tiny"))
-    sft_rows, _ = heldout_rows(cfg, tokenizer, 256)
+    sft_rows, _ = heldout_rows(cfg, tokenizer)
     _, arm_eval, *_ = load_for_run(DataSection(**plan(cfg)["sft"]["data"]), methods.get("sft").task, tokenizer, 256)
     assert len(sft_rows) == 20 and sft_rows == list(arm_eval)  # seed 7 carve, not the default 42
