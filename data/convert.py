@@ -495,11 +495,39 @@ def ranked_responses(row, options):
     return _pair_result(prompt, chosen, rejected, p_err or c_err or r_err, options)
 
 
+SOLUTION_ALIASES = ("solution", "answer", "ground_truth", "final_answer", "target", "reference")
+
+
+def prompt_only(row, options):
+    """A prompt to answer (online RL), with the reference answer rewards check replies against when the data has
+    one (`solution`, `answer`, ...; GSM8K's "... #### 72" keeps what follows the last ####)."""
+    col = first_present(row, PROMPT_ALIASES) or first_present(row, CONVERSATION_COLUMNS)
+    prompt, error = _as_messages(row.get(col), "user")
+    if row.get("system") and not (prompt and prompt[0]["role"] == "system"):
+        prompt = [{"role": "system", "content": str(row["system"])}, *prompt]
+    prompt = with_system(prompt, options.get("system_prompt"))
+    answer_col = first_present(row, SOLUTION_ALIASES)
+    solution = row.get(answer_col) if answer_col else None
+    if isinstance(solution, str) and "####" in solution:
+        solution = solution.rsplit("####", 1)[1].strip()
+    if error is None:
+        error = check_order(prompt, need_reply=False) if prompt else "has no prompt"
+    if error is None and prompt[-1]["role"] == "assistant":
+        error = "ends with an assistant turn: a prompt must end with the user's turn"
+    if error is None and not any(m["content"].strip() for m in prompt if m["role"] == "user"):
+        error = "has an empty prompt"
+    return {
+        "prompt": prompt,
+        "solution": None if solution is None else str(solution),
+        "__error": media_error(row) or error,
+    }
+
+
 def keep_chosen(converted: dict) -> dict:
     """A preference or feedback row as SFT data on the reply the data marks as good (data.keep: chosen): prompt +
     chosen reply, or prompt + completion of a row labelled true.  Rows labelled false are excluded, by reason."""
     error = converted.get("__error")
     if "label" in converted and not converted["label"] and not error:
-        error = "is labelled false (a bad reply): data.keep: chosen trains only the replies labelled true"
+        error = "is labelled false (a bad reply): data.keep trains only the replies labelled true"
     reply = converted["chosen"] if "chosen" in converted else converted["completion"]
     return {"prompt": converted["prompt"], "completion": reply, "__error": error}

@@ -66,7 +66,7 @@ def _texts(value: Any) -> str:
 PLACEHOLDER = re.compile(r"\{\{\s*[A-Za-z_][\w.]*\s*\}\}")
 # Converted columns holding conversations or nested values: stored as JSON so each row keeps exactly its own keys
 # (Arrow would union the keys of every row's tool calls and fill the gaps with nulls).
-JSON_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")
+JSON_COLUMNS = ("messages", "prompt", "completion", "chosen", "rejected")  # + "solution" stays a string
 
 
 def _features(keys):
@@ -481,6 +481,8 @@ def standard_form(columns: list[str]) -> str:
         return "messages"
     if "completion" in columns:
         return "prompt_completion"
+    if "prompt" in columns:
+        return "prompts"
     return "text"
 
 
@@ -489,7 +491,12 @@ def trl_shape(ds) -> str:
     form = standard_form(ds.column_names)
     row = ds[0] if len(ds) else {}
     plain = isinstance(row.get("prompt", row.get("messages")), str)
-    names = {"messages": "conversations", "prompt_completion": "prompt/completion", "text": "plain text"}
+    names = {
+        "messages": "conversations",
+        "prompt_completion": "prompt/completion",
+        "text": "plain text",
+        "prompts": "prompts",
+    }
     name = names.get(form, "preference pairs")
     return f"{name} {'strings' if plain else 'messages'}" if form in ("prompt_completion", "preference") else name
 

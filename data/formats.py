@@ -125,6 +125,15 @@ def _is_pair(columns, row):
     return None
 
 
+def _is_prompt_only(columns, row):
+    prompt = cv.first_present(columns, cv.PROMPT_ALIASES)
+    if prompt is None or any(c in columns for c in ("chosen", "rejected", "completion", "label")):
+        return None
+    answer = cv.first_present(columns, cv.SOLUTION_ALIASES)
+    extra = f" with '{answer}' as the reference answer" if answer else " (no reference answer column)"
+    return f"a '{prompt}' column of prompts to answer{extra}"
+
+
 def _is_text(columns, row):
     if "text" in columns and isinstance(row.get("text"), str):
         others = [c for c in columns if c != "text"]
@@ -180,18 +189,25 @@ FORMATS = [
     Format("prompt_completion", "sft", "prompt + completion", _is_prompt_completion, cv.prompt_completion),
     Format("pair", "sft", "two columns such as question/answer", _is_pair, cv.pair),
     Format("text", "sft", "plain text", _is_text, cv.text),
+    Format("prompt_only", "prompts", "prompts (+ a reference answer) for online RL", _is_prompt_only, cv.prompt_only),
 ]
 BY_NAME = {f.name: f for f in FORMATS}
 
 # The kinds of data, in this layer's words.  Which training method trains on which kind is not data's business:
 # the caller says so with a Task (trainers/methods.py makes one per method).
-INSTRUCTION, PREFERENCE, UNPAIRED = "sft", "preference", "unpaired"
+INSTRUCTION, PREFERENCE, UNPAIRED, PROMPTS = "sft", "preference", "unpaired", "prompts"
 KIND_NEEDS = {
     INSTRUCTION: "instruction data (prompt + completion, messages, ...)",
     PREFERENCE: "preference pairs (prompt, chosen, rejected)",
     UNPAIRED: "unpaired feedback (prompt, completion, true/false label)",
+    PROMPTS: "prompts (a prompt column, optionally with a solution or answer to check replies against)",
 }
-KIND_NAMES = {INSTRUCTION: "instruction data", PREFERENCE: "preference data", UNPAIRED: "unpaired feedback"}
+KIND_NAMES = {
+    INSTRUCTION: "instruction data",
+    PREFERENCE: "preference data",
+    UNPAIRED: "unpaired feedback",
+    PROMPTS: "prompts",
+}
 
 
 @dataclass(frozen=True)
@@ -225,7 +241,7 @@ def detect(
         fmt = BY_NAME[forced]
         return fmt, fmt.detect(columns, first_row) or f"forced by data.format: {forced}"
     wanted = task.kinds if task else ()
-    if keep == KEEP_CHOSEN:
+    if keep in KEEPS:
         wanted = (PREFERENCE, UNPAIRED, *wanted)
     order = sorted(FORMATS, key=lambda f: (f.kind != UNPAIRED, f.kind not in wanted))
     found = [(fmt, evidence) for fmt in order if (evidence := fmt.detect(columns, first_row))]
@@ -243,28 +259,29 @@ def detect(
     return fmt, evidence
 
 
-KEEP_CHOSEN = "chosen"
+KEEP_CHOSEN, KEEP_DESIRABLE = "chosen", "desirable"  # the good replies: a pair's chosen, feedback labelled true
+KEEPS = (KEEP_CHOSEN, KEEP_DESIRABLE)
 
 
 def keeps_chosen(fmt: Format, task: Task, keep: str | None) -> bool:
-    """True when SFT trains on this preference / feedback data's good replies (data.keep: chosen)."""
-    return keep == KEEP_CHOSEN and INSTRUCTION in task.kinds and fmt.kind in (PREFERENCE, UNPAIRED)
+    """True when SFT trains on this preference / feedback data's good replies (data.keep: chosen / desirable)."""
+    return keep in KEEPS and INSTRUCTION in task.kinds and fmt.kind in (PREFERENCE, UNPAIRED)
 
 
 def check_method(fmt: Format, task: Task, keep: str | None = None) -> None:
     """Raises DataError, one sentence, when `task` does not train on data of this format's kind."""
-    if keep not in (None, KEEP_CHOSEN):
-        raise DataError(f"data.keep {keep!r} is unknown; use chosen (or leave it unset).")
+    if keep not in (None, *KEEPS):
+        raise DataError(f"data.keep {keep!r} is unknown; use chosen or desirable (or leave it unset).")
     if fmt.kind in task.kinds or keeps_chosen(fmt, task, keep):
         return
     wanted = task.kinds[0]
     other = task.other_method(fmt.kind)
-    sft_way = "set data.keep: chosen to train SFT on the replies labelled true" if INSTRUCTION in task.kinds else None
+    sft_way = "set data.keep: desirable to train only the replies labelled true" if INSTRUCTION in task.kinds else None
     if fmt.kind == UNPAIRED:
         ways = [w for w in (f"train it with method: {other}" if other else None, sft_way) if w]
         raise DataError(
-            f"This is unpaired feedback ({fmt.name}: replies labelled good or bad, as KTO uses), not "
-            f"{KIND_NAMES[wanted]}: {task.label} would train the bad replies too"
+            f"This is unpaired feedback ({fmt.name}: a 'label' column marks each reply good or bad, as KTO uses), "
+            f"not {KIND_NAMES[wanted]}: {task.label} would train the bad replies too"
             + (f"; {' or '.join(ways)}" if ways else f"; {task.label} needs {KIND_NEEDS[wanted]}")
             + "."
         )

@@ -34,10 +34,11 @@ class Plan:
     assistant_only_loss: bool | None = None  # SFTConfig's value (None = ours: on when the template marks replies)
     completion_only_loss: bool | None = None  # SFTConfig's value (None = TRL's: on for prompt/completion data)
     shorten_prompts: bool = True  # pairs: cut a too-long prompt from its start instead of losing the pair
+    drop_overlong: bool = False  # a pair with a sequence over max_length is dropped whole (RewardTrainer's filter)
 
     def loss(self, form: str) -> str:
-        """The loss mask for data in TRL form `form` (messages, prompt_completion, text, preference)."""
-        if form == "preference":
+        """The loss mask for data in TRL form `form` (messages, prompt_completion, text, preference, prompts)."""
+        if form in ("preference", "prompts"):
             return PAIR
         if form == "text":
             return FULL_SEQUENCE
@@ -93,8 +94,8 @@ def _completion(tokenizer, plan: Plan, prompt, completion, tools) -> Measure:
     if isinstance(prompt, str):  # plain strings (data.chat_template: false): TRL adds EOS to the completion
         eos = tokenizer.eos_token or ""
         completion = completion if completion.endswith(eos) else completion + eos
-        p_ids = tokenizer(text=prompt)["input_ids"]
-        ids = tokenizer(text=prompt + completion)["input_ids"]
+        p_ids = tokenizer(prompt)["input_ids"]
+        ids = tokenizer(prompt + completion)["input_ids"]
     else:
         p_ids = _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
         ids = _chat(tokenizer, plan, prompt + completion, tools)["input_ids"]
@@ -111,15 +112,17 @@ def _pair(tokenizer, plan: Plan, row: dict, tools) -> Measure:
     prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
     if isinstance(prompt, str):
         eos = tokenizer.eos_token or ""
-        p_ids = tokenizer(text=prompt)["input_ids"]
-        c_ids = tokenizer(text=prompt + chosen + ("" if chosen.endswith(eos) else eos))["input_ids"]
-        r_ids = tokenizer(text=prompt + rejected + ("" if rejected.endswith(eos) else eos))["input_ids"]
+        p_ids = tokenizer(prompt)["input_ids"]
+        c_ids = tokenizer(prompt + chosen + ("" if chosen.endswith(eos) else eos))["input_ids"]
+        r_ids = tokenizer(prompt + rejected + ("" if rejected.endswith(eos) else eos))["input_ids"]
     else:
         p_ids = _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
         c_ids = _chat(tokenizer, plan, prompt + chosen, tools)["input_ids"]
         r_ids = _chat(tokenizer, plan, prompt + rejected, tools)["input_ids"]
     plen = min(common_prefix(p_ids, c_ids), common_prefix(p_ids, r_ids))
-    if plan.max_length and plan.keep == "start" and plen >= plan.max_length:
+    if plan.max_length and plan.drop_overlong and max(len(c_ids), len(r_ids)) > plan.max_length:
+        loss = 0  # the trainer drops pairs longer than max_length
+    elif plan.max_length and plan.keep == "start" and plen >= plan.max_length:
         loss = 0  # TRL drops the pair: its prompt alone fills max_length
     else:
         loss = min(_after_prefix(plan, plen, len(c_ids)), _after_prefix(plan, plen, len(r_ids)))
@@ -134,8 +137,11 @@ def measure(tokenizer, row: dict, form: str, plan: Plan) -> Measure:
     if form == "text":
         eos = tokenizer.eos_token or ""
         text = row["text"] if row["text"].endswith(eos) else row["text"] + eos
-        n = len(tokenizer(text=text)["input_ids"])
+        n = len(tokenizer(text)["input_ids"])
         return Measure(n, n if row["text"].strip() else 0)
+    if form == "prompts":  # online RL: the prompt is all the data holds; it must leave room to answer
+        n = len(_chat(tokenizer, plan, row["prompt"], tools, add_generation_prompt=True)["input_ids"])
+        return Measure(n, 0 if plan.max_length and n >= plan.max_length else 1, n)
     if form == "preference":
         return _shortened(tokenizer, plan, row, tools, lambda r: _pair(tokenizer, plan, r, tools))
     if form == "prompt_completion":
@@ -190,6 +196,8 @@ def _prompt_budget(plan: Plan, m: Measure) -> int | None:
     if not plan.max_length or plan.keep != "start":
         return None
     reply = m.tokens - m.prompt
+    if plan.drop_overlong:  # the whole pair must fit: the prompt gets what the longer reply leaves
+        return plan.max_length - reply if reply < plan.max_length else None
     return plan.max_length - min(reply, plan.max_length // 2)
 
 
@@ -216,7 +224,7 @@ def shorten_prompt(tokenizer, plan: Plan, prompt: list[dict], tools, budget: int
         if first is None or not isinstance(first.get("content"), str):
             return None
         text = first["content"].removeprefix(ELLIPSIS)
-        ids = tokenizer(text=text, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         keep = len(ids) - over - 2
         if keep < 1:
             return None
@@ -278,7 +286,7 @@ def loss_spans(tokenizer, row: dict, form: str, plan: Plan) -> list[tuple[str, b
     masking and truncation (a pair: its chosen sequence).  Text past the truncation window is left out."""
     tools, mode = _tools(row), plan.loss(form)
     if form == "text":
-        ids = tokenizer(text=row["text"])["input_ids"]
+        ids = tokenizer(row["text"])["input_ids"]
         mask = [1] * len(ids)
     elif mode == ASSISTANT_ONLY:
         out = _chat(tokenizer, plan, row["messages"], tools, return_assistant_tokens_mask=True)
@@ -291,7 +299,7 @@ def loss_spans(tokenizer, row: dict, form: str, plan: Plan) -> list[tuple[str, b
         else:
             prompt, reply = last_turn(row["messages"])
         if isinstance(prompt, str):
-            p_ids, ids = tokenizer(text=prompt)["input_ids"], tokenizer(text=prompt + reply)["input_ids"]
+            p_ids, ids = tokenizer(prompt)["input_ids"], tokenizer(prompt + reply)["input_ids"]
         else:
             p_ids = _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
             ids = _chat(tokenizer, plan, prompt + reply, tools)["input_ids"]

@@ -65,7 +65,8 @@ def test_without_max_length_measuring_is_bounded_too(tmp_path, demo_model_dir):
     _, report, _ = doctor.examine(
         sources.load(str(path)), methods.get("sft").task, DataSection(source=str(path)), "training", tok, None
     )
-    assert tok.longest <= doctor.MEASURE_CHARS and report.tokens["capped_rows"] == 1
+    # the text is clipped to MEASURE_CHARS; the EOS TRL appends to plain text adds its few characters
+    assert tok.longest <= doctor.MEASURE_CHARS + 16 and report.tokens["capped_rows"] == 1
 
 
 def _rendered_ids(tokenizer, row, max_length, keep):

@@ -39,8 +39,13 @@ def test_feedback_messages_with_labels_are_feedback_not_sft_and_keep_chosen_trai
     _, report, _ = examine("kto_en.json")
     assert report.format == "unpaired_preference"
     message = report.errors[0].message
-    assert "unpaired feedback" in message and "bad replies" in message and "data.keep: chosen" in message
-    ds, report, _ = examine("kto_en.json", keep="chosen")
+    assert (
+        "unpaired feedback" in message
+        and "bad replies" in message
+        and "data.keep: desirable" in message
+        and "'label'" in message
+    )
+    ds, report, _ = examine("kto_en.json", keep="desirable")
     labels = [row["label"] for row in json.loads((REAL / "kto_en.json").read_text())]
     assert not report.errors and report.rows_kept == sum(labels) == 9
     assert {"prompt", "completion"} <= set(ds.column_names) and "label" not in ds.column_names
@@ -304,7 +309,7 @@ def test_every_published_shape_gets_a_verdict_and_the_doctor_cli_lists_methods_a
         assert all(m["error"] and "Traceback" not in m["error"] for m in refused)
     by_name = {e["source"].rsplit("/", 1)[-1]: e for e in out["files"]}
     assert not by_name["kto_en.json"]["methods"]["SFT"]["trainable"]
-    assert by_name["kto_en.json"]["methods"]["SFT with data.keep: chosen"]["rows_kept"] == 9
+    assert by_name["kto_en.json"]["methods"]["SFT with data.keep: desirable"]["rows_kept"] == 9
     assert by_name["dpo_en.json"]["method"] == "dpo"
 
 

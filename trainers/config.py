@@ -80,8 +80,8 @@ class DataSection:
     keep: str | None = field(
         default=None,
         metadata={
-            "help": "SFT on preference or feedback data: 'chosen' trains the prompt and its chosen (true) reply.",
-            "choices": [None, "chosen"],
+            "help": "SFT on preference or feedback data: chosen / desirable trains the prompt and its good reply.",
+            "choices": [None, "chosen", "desirable"],
         },
     )
     drop_invalid: bool = field(default=True, metadata={"help": "Drop rows the data doctor finds invalid."})
@@ -122,6 +122,12 @@ class RunConfig:
         metadata={"help": "Passed unchanged to the method's TRL config (SFTConfig, DPOConfig, ...)."},
     )
     launch: LaunchSection = field(default_factory=LaunchSection)
+    rewards: list[dict[str, Any]] = field(
+        default_factory=list,
+        metadata={
+            "help": "GRPO: the rewards that score each generated reply, e.g. [{name: accuracy}] (trainers/rewards.py)."
+        },
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -517,7 +523,21 @@ def from_dict(raw: Any) -> RunConfig:
             "launch.num_processes must be 1 without a launch.profile, and at least 1 with one "
             "(e.g. launch: {profile: ddp, num_processes: 2})."
         )
-    return RunConfig(method=method, init_from=init_from, training=training, **sections)
+    rewards = check_rewards(method, raw.get("rewards"))
+    return RunConfig(method=method, init_from=init_from, training=training, rewards=rewards, **sections)
+
+
+def check_rewards(method: str, rewards: Any) -> list[dict[str, Any]]:
+    """The `rewards:` list: GRPO needs at least one; other methods take none (trainers/rewards.py checks each)."""
+    if rewards in (None, []):
+        if method == "grpo":
+            raise ConfigError("GRPO needs rewards to score its replies, e.g. rewards: [{name: accuracy}].")
+        return []
+    if method != "grpo":
+        raise ConfigError(f"'rewards' apply to GRPO only; method {method} trains from its data, not from rewards.")
+    from trainers import rewards as rewards_mod
+
+    return rewards_mod.check(rewards)
 
 
 def trl_config_class(method: str):

@@ -94,6 +94,12 @@ def _ways(method) -> list[tuple[str, str | None]]:
     return ways
 
 
+def _keep_label(label: str, reports) -> str:
+    """Feedback data's good replies are 'desirable' (KTO's word), a pair's are 'chosen'."""
+    fmt = formats.BY_NAME.get(reports[0].format or "")
+    return label.replace("keep: chosen", "keep: desirable") if fmt and fmt.kind == formats.UNPAIRED else label
+
+
 def examine_file(args, source: str, tokenizer) -> dict:
     """Every way every method can train `source`: {label: (method, keep, reports, error)} in table order."""
     columns = dict(item.split("=", 1) for item in args.map)
@@ -116,7 +122,7 @@ def examine_file(args, source: str, tokenizer) -> dict:
             train, _, form, _, reports = load_for_run(section, method.task, tokenizer, args.max_length, plan=plan)
             if keep and reports[0].format and formats.BY_NAME[reports[0].format].kind == formats.INSTRUCTION:
                 continue  # instruction data needs no data.keep
-            out[label] = (method, keep, reports, (train, form, plan))
+            out[_keep_label(label, reports)] = (method, keep, reports, (train, form, plan))
     return out
 
 

@@ -11,7 +11,7 @@ def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
     return tokens.Plan(max_length=training.get("max_length"), keep=keep)
 
 
-def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks):
+def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, **_):
     from trl import DPOConfig, DPOTrainer
 
     trainer = DPOTrainer(

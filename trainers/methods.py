@@ -36,6 +36,10 @@ class Method:
     init_line: str = ", starting from a previously trained adapter"  # the card's method line, with init_from
     init_after: str = ""  # the card's "trained with X<init_after>" when it starts from a trained adapter
     compare_data: str = "sft_data"  # the comparison config's key for this method's dataset
+    model_class: str = "transformers:AutoModelForCausalLM"  # what is loaded and trained (reward: a scoring head)
+    peft_task: str = "CAUSAL_LM"  # PEFT task type of its adapter
+    output: str = "adapter"  # what a run leaves: "adapter" (a policy) or "reward_model" (a scorer)
+    note: str = ""  # one line the method picker shows (e.g. "experimental in TRL")
 
     @property
     def config_name(self) -> str:
@@ -59,6 +63,9 @@ class Method:
             keeps_all = training.get("packing") and training.get("packing_strategy", "bfd") in ("bfd_split", "wrapped")
             return None if keeps_all else "start"
         return "end" if training.get("truncation_mode") == "keep_end" else "start"
+
+    def model_cls(self):
+        return _load(self.model_class)
 
     def config_cls(self):
         return _load(self.config_class)
@@ -107,6 +114,119 @@ METHODS: dict[str, Method] = {
             init_line=", starting from a previously trained SFT adapter (SFT→DPO)",
             init_after=" after SFT",
             compare_data="preference_data",
+        ),
+        Method(
+            name="kto",
+            label="KTO",
+            config_class="trl:KTOConfig",
+            trainer_class="trl:KTOTrainer",
+            builder="trainers.kto",
+            data_kinds=(formats.UNPAIRED,),
+            defaults={"max_length": 1024, "beta": 0.1, "learning_rate": 5.0e-6},
+            sequences_per_row=2,  # the completion and its mismatched KL completion
+            reference_forward=True,
+            charted=("rewards/chosen", "rewards/rejected", "rewards/margins", "kl"),
+            card_tags=("kto",),
+            card_line="KTO (unpaired desirable / undesirable feedback)",
+            init_tags=("sft",),
+            init_line=", starting from a previously trained SFT adapter",
+            init_after=" after SFT",
+            compare_data="feedback_data",
+            note="thumbs-up / thumbs-down feedback: one reply per row with a true/false label",
+        ),
+        Method(
+            name="orpo",
+            label="ORPO",
+            config_class="trl.experimental.orpo:ORPOConfig",
+            trainer_class="trl.experimental.orpo:ORPOTrainer",
+            builder="trainers.pairwise",
+            data_kinds=(formats.PREFERENCE,),
+            defaults={"max_length": 1024, "beta": 0.1, "learning_rate": 5.0e-5},
+            sequences_per_row=2,
+            charted=("rewards/accuracies", "rewards/margins", "log_odds_ratio", "nll_loss"),
+            card_tags=("orpo",),
+            card_line="ORPO (reference-free, one stage from preference pairs)",
+            experimental=True,
+            compare_data="preference_data",
+            note="reference-free, one stage from preference pairs (experimental in TRL)",
+        ),
+        Method(
+            name="simpo",
+            label="SimPO",
+            config_class="trl.experimental.cpo:CPOConfig",
+            trainer_class="trl.experimental.cpo:CPOTrainer",
+            builder="trainers.pairwise",
+            data_kinds=(formats.PREFERENCE,),
+            defaults={
+                "max_length": 1024,
+                "loss_type": "simpo",
+                "cpo_alpha": 0.0,
+                "simpo_gamma": 0.5,
+                "beta": 2.0,
+                "learning_rate": 5.0e-5,
+            },
+            sequences_per_row=2,
+            charted=("rewards/accuracies", "rewards/margins"),
+            card_tags=("simpo", "cpo"),
+            card_line="SimPO (CPO with loss_type simpo: reference-free, length-normalised)",
+            experimental=True,
+            compare_data="preference_data",
+            note="reference-free, length-normalised preference loss (CPOTrainer, experimental in TRL)",
+        ),
+        Method(
+            name="cpo",
+            label="CPO",
+            config_class="trl.experimental.cpo:CPOConfig",
+            trainer_class="trl.experimental.cpo:CPOTrainer",
+            builder="trainers.pairwise",
+            data_kinds=(formats.PREFERENCE,),
+            defaults={"max_length": 1024, "beta": 0.1, "learning_rate": 5.0e-5},
+            sequences_per_row=2,
+            charted=("rewards/accuracies", "rewards/margins", "nll_loss"),
+            card_tags=("cpo",),
+            card_line="CPO (contrastive preference optimisation with an NLL term)",
+            experimental=True,
+            compare_data="preference_data",
+            note="reference-free preference loss plus NLL on the chosen reply (experimental in TRL)",
+        ),
+        Method(
+            name="reward",
+            label="Reward model",
+            config_class="trl:RewardConfig",
+            trainer_class="trl:RewardTrainer",
+            builder="trainers.reward",
+            data_kinds=(formats.PREFERENCE,),
+            defaults={"max_length": 1024, "learning_rate": 1.0e-4},
+            sequences_per_row=2,
+            charted=("accuracy", "margin"),
+            card_tags=("reward-model",),
+            card_line="a reward model (a scoring head trained on preference pairs)",
+            arm=False,
+            compare_data="preference_data",
+            model_class="transformers:AutoModelForSequenceClassification",
+            peft_task="SEQ_CLS",
+            output="reward_model",
+            note="scores replies; a judge for comparisons and a reward for GRPO",
+        ),
+        Method(
+            name="grpo",
+            label="GRPO",
+            config_class="trl:GRPOConfig",
+            trainer_class="trl:GRPOTrainer",
+            builder="trainers.grpo",
+            data_kinds=(formats.PROMPTS,),
+            defaults={
+                "max_completion_length": 64,
+                "num_generations": 4,
+                "learning_rate": 1.0e-5,
+                "beta": 0.0,
+            },
+            sequences_per_row=4,  # num_generations completions per prompt
+            charted=("reward", "reward_std", "completions/mean_length", "kl"),
+            card_tags=("grpo",),
+            card_line="GRPO (online RL from rewards on generated replies)",
+            compare_data="prompt_data",
+            note="online RL: the model answers prompts, rewards score the answers",
         ),
     )
 }

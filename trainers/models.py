@@ -107,9 +107,12 @@ def resolve_and_load_tokenizer(section: ModelSection):
         raise
 
 
-def load_model(section: ModelSection, hw: dict, path: str, full_finetune: bool = False):
-    from transformers import AutoModelForCausalLM
-
+def load_model(
+    section: ModelSection, hw: dict, path: str, full_finetune: bool = False, method=None, pad_token_id: int | None = None
+):
+    """The base model as the method trains it (trainers/methods.py `model_class`): a causal LM, or for a reward
+    model a sequence classifier with one output (a fresh `score` head on the base) that finds each sequence's
+    last token by `pad_token_id`."""
     quant = quantization_config(section, hw)
     kwargs = {
         "revision": section.revision,
@@ -122,15 +125,44 @@ def load_model(section: ModelSection, hw: dict, path: str, full_finetune: bool =
         kwargs["quantization_config"] = quant
         if not sharded_launch():  # each data-parallel process loads onto its own GPU
             kwargs["device_map"] = {"": settings.process_rank()[1]} if hw["device"] == "cuda" else "cpu"
+    scorer = _is_scorer(method)
+    if scorer:
+        kwargs["num_labels"] = 1  # one scalar reward per sequence
     try:
-        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+        model = _from_pretrained(method, path, **kwargs)
     except OSError as exc:
         if Path(path).expanduser().exists():
-            raise ModelError(f"{path!r} is not a loadable causal LM folder: {str(exc).splitlines()[0]}") from exc
+            what = "sequence-classification" if scorer else "causal LM"
+            raise ModelError(f"{path!r} is not a loadable {what} folder: {str(exc).splitlines()[0]}") from exc
         raise
+    if scorer and pad_token_id is not None:
+        model.config.pad_token_id = pad_token_id  # where each sequence ends: its score is read at the last token
+    return model
 
 
-def peft_config(section: PeftSection):
+def _is_scorer(method) -> bool:
+    return method is not None and method.output == "reward_model"
+
+
+def _from_pretrained(method, path: str, **kwargs):
+    """`model_class.from_pretrained`; a causal LM's checkpoint loaded as a scorer quietly leaves out its LM head
+    and starts a fresh `score` head (TRL's own warning filter)."""
+    if method is None:
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    cls = method.model_cls()
+    if not _is_scorer(method):
+        return cls.from_pretrained(path, **kwargs)
+    from trl.trainer.reward_trainer import suppress_seqcls_warning
+
+    with suppress_seqcls_warning():
+        return cls.from_pretrained(path, **kwargs)
+
+
+def peft_config(section: PeftSection, method=None):
+    """The LoRA / DoRA config, with the method's PEFT task type: SEQ_CLS (a reward model) makes PEFT train and save
+    the `score` head in full (modules_to_save) beside the low-rank weights."""
     if section.type == "none":
         return None
     from peft import LoraConfig
@@ -140,9 +172,9 @@ def peft_config(section: PeftSection):
         lora_alpha=section.lora_alpha,
         lora_dropout=section.lora_dropout,
         target_modules=section.target_modules,
-        modules_to_save=section.modules_to_save,
+        modules_to_save=list(saved) if isinstance(saved := section.modules_to_save, list) else saved,  # PEFT extends it
         use_dora=section.type == "dora",
-        task_type="CAUSAL_LM",
+        task_type=method.peft_task if method is not None else "CAUSAL_LM",
     )
 
 
@@ -161,15 +193,46 @@ def adapter_dir(init_from: str) -> str:
     return init_from  # a Hub adapter id
 
 
-def apply_init_from(model, init_from: str, full_finetune: bool):
-    """Load the adapter to start from: trainable for further LoRA training, merged for full fine-tuning."""
-    from peft import PeftModel
+def apply_init_from(model, init_from: str, full_finetune: bool, method=None):
+    """Load the adapter to start from: trainable for further LoRA training, merged for full fine-tuning.  A reward
+    model may start from a policy's adapter (e.g. the SFT run's): its low-rank weights, under the reward model's
+    task type, so the `score` head (fresh) is trained and saved beside them."""
+    from peft import PeftConfig, PeftModel
 
     source = adapter_dir(init_from)
-    model = PeftModel.from_pretrained(model, source, is_trainable=not full_finetune)
+    config = None
+    if method is not None and method.peft_task != "CAUSAL_LM":
+        config = PeftConfig.from_pretrained(source)
+        if config.task_type != method.peft_task:
+            config.task_type = method.peft_task
+            config.modules_to_save = [m for m in config.modules_to_save or () if m != "lm_head"] or None
+    model = PeftModel.from_pretrained(model, source, is_trainable=not full_finetune, config=config)
     if full_finetune:
         model = model.merge_and_unload()
     return model, source
+
+
+SCORE_HEADS = ("score", "classifier")  # what PEFT saves in full for a SEQ_CLS adapter (modules_to_save)
+
+
+def check_saved_head(model, adapter_dir: Path) -> None:
+    """A sequence-classification adapter must hold its trained head: without it the scores come from a random
+    one.  Raises ModelError when the saved weights have no head."""
+    config = getattr(model, "peft_config", {}).get("default")
+    if config is None or str(getattr(config, "task_type", "")) not in ("SEQ_CLS", "TaskType.SEQ_CLS"):
+        return
+    from safetensors import safe_open
+
+    weights = Path(adapter_dir) / "adapter_model.safetensors"
+    if not weights.is_file():
+        return  # saved as .bin (safe_serialization off): nothing to read cheaply
+    with safe_open(str(weights), framework="pt") as f:
+        keys = list(f.keys())
+    if not any(part in SCORE_HEADS for key in keys for part in key.split(".")):
+        raise ModelError(
+            f"The reward model's adapter in {adapter_dir} was saved without its scoring head "
+            f"({' or '.join(SCORE_HEADS)}): add the head's module name to peft.modules_to_save."
+        )
 
 
 def parameter_counts(model) -> dict:

@@ -14,7 +14,7 @@ import resource
 import sys
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -380,6 +380,7 @@ class Parts:
     eval_ds: Any
     fmt: str
     data_info: dict
+    rewards: list = field(default_factory=list)  # GRPO's rewards (the config's `rewards:`)
 
 
 @dataclass
@@ -434,14 +435,17 @@ def load_parts(cfg, hw: dict, folder: RunFolder) -> Parts:
         tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
         train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, folder)
     full = cfg.peft.type == "none"
-    model = models.load_model(cfg.model, hw, model_path, full_finetune=full)
-    peft_cfg = models.peft_config(cfg.peft)
+    method = methods.get(cfg.method)  # its model class (a causal LM, or a scorer) and its adapter's task type
+    model = models.load_model(
+        cfg.model, hw, model_path, full_finetune=full, method=method, pad_token_id=tokenizer.pad_token_id
+    )
+    peft_cfg = models.peft_config(cfg.peft, method)
     init_source = None
     if cfg.init_from:
-        model, init_source = models.apply_init_from(model, cfg.init_from, full_finetune=full)
+        model, init_source = models.apply_init_from(model, cfg.init_from, full_finetune=full, method=method)
         peft_cfg = None  # the starting adapter's own config is trained further
         log.info("Starting from adapter %s", init_source)
-    return Parts(tokenizer, model_path, model, peft_cfg, init_source, train_ds, eval_ds, fmt, data_info)
+    return Parts(tokenizer, model_path, model, peft_cfg, init_source, train_ds, eval_ds, fmt, data_info, cfg.rewards)
 
 
 @contextlib.contextmanager
@@ -487,7 +491,16 @@ def resume_point(cfg, args: dict, resolved: dict, folder: RunFolder) -> ResumePo
 def build(method: methods.Method, parts: Parts, args: dict, callbacks: list):
     """Phase 5: the method's TRL trainer (its builder module), with the test-only fault hooks when asked."""
     trainer, plan = method.build_module().build(
-        parts.model, parts.tokenizer, args, parts.train_ds, parts.eval_ds, parts.fmt, parts.peft_config, callbacks
+        parts.model,
+        parts.tokenizer,
+        args,
+        parts.train_ds,
+        parts.eval_ds,
+        parts.fmt,
+        parts.peft_config,
+        callbacks,
+        rewards=parts.rewards,
+        method=method.name,
     )
     install_test_faults(trainer)  # test-only; a no-op unless STUDIO_TEST_DIE_AT / STUDIO_TEST_BARRIER is set
     return trainer, plan
@@ -500,6 +513,7 @@ def save(trainer, tokenizer, folder: RunFolder) -> None:
     if hasattr(trainer.model, "peft_config") and not sharded:
         if is_main():  # DPO from an adapter also holds TRL's frozen "ref" copy: save only the trained one
             trainer.model.save_pretrained(adapter_dir, selected_adapters=["default"])
+            models.check_saved_head(trainer.model, adapter_dir)  # a reward adapter is useless without its head
     else:  # full weights, or shards that every rank must help gather: the Trainer saves on the main process
         trainer.save_model(str(adapter_dir))
     if is_main():

@@ -72,7 +72,7 @@ def _as_prompt_completion(ds):
     return ds.map(_last_turn, remove_columns=["messages"], features=features)
 
 
-def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks):
+def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, **_):
     from trl import SFTConfig, SFTTrainer
 
     if fmt in ("messages", "prompt_completion") and not tokenizer.chat_template:

@@ -6,7 +6,9 @@ The task: four kinds of request (greet a name, repeat a word, opposite of a word
 each with one answer format.  Held-out files use names and words never seen in those requests in training,
 so a model that answers them in the right format has learned the format, not memorised answers.
 Style: a "friendly" reply ends with a sign-off.  A quarter of the SFT replies carry it; every DPO
-pair prefers it, so DPO visibly moves the model toward the sign-off.
+pair prefers it, so DPO visibly moves the model toward the sign-off.  The KTO feedback rows (LLaMA-Factory's
+kto_en_demo shape: `messages` + a boolean `label`) mark a reply with the sign-off desirable and one without it
+undesirable, half and half, each row a different request (unpaired).
 """
 
 from __future__ import annotations
@@ -144,6 +146,13 @@ def _preference(rng, pool):
     }
 
 
+def _feedback(rng, pool, desirable: bool):
+    question, answer = _exchange(rng, pool)
+    reply = answer + SIGN_OFF if desirable else answer
+    messages = [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
+    return {"messages": messages, "label": desirable}
+
+
 def _held_out(make, n: int, seen: list[dict]) -> list[dict]:
     """Rows unlike any training row (the doctor's leakage check finds none)."""
     known = {_key(row) for row in seen}
@@ -156,7 +165,8 @@ def _held_out(make, n: int, seen: list[dict]) -> list[dict]:
 
 
 def _key(row: dict) -> str:
-    return " ".join(m["content"] for key in ("messages", "prompt") for m in row.get(key, []) if m["role"] == "user")
+    user = [m["content"] for key in ("messages", "prompt") for m in row.get(key, []) if m["role"] == "user"]
+    return " ".join(user) + (f" {row['label']}" if "label" in row else "")
 
 
 def build(out_dir: Path = HERE) -> dict[str, int]:
@@ -166,11 +176,15 @@ def build(out_dir: Path = HERE) -> dict[str, int]:
     sft_eval = _held_out(lambda: _conversation(rng, pools["held"], 0.25), 40, sft_train)
     dpo_train = [_preference(rng, pools["train"]) for _ in range(120)]
     dpo_eval = _held_out(lambda: _preference(rng, pools["held"]), 30, dpo_train)
+    kto_train = [_feedback(rng, pools["train"], i % 2 == 0) for i in range(160)]
+    kto_eval = _held_out(lambda: _feedback(rng, pools["held"], rng.random() < 0.5), 30, kto_train)
     files = {
         "sft_train.jsonl": sft_train,
         "sft_eval.jsonl": sft_eval,
         "dpo_train.jsonl": dpo_train,
         "dpo_eval.jsonl": dpo_eval,
+        "kto_train.jsonl": kto_train,
+        "kto_eval.jsonl": kto_eval,
     }
     for name, rows in files.items():
         with open(out_dir / name, "w", encoding="utf-8") as f:

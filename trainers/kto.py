@@ -1,0 +1,28 @@
+"""Build TRL's KTOTrainer: unpaired feedback (a prompt, one reply, a true/false label); with an adapter the
+reference is the frozen starting policy, as for DPO."""
+
+from __future__ import annotations
+
+from data import tokens
+
+
+def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
+    """KTO tokenizes prompt + completion and keeps the first max_length tokens (the collator truncates); a row whose
+    prompt fills them trains nothing, so the doctor shortens such prompts from their start or drops the row."""
+    return tokens.Plan(max_length=training.get("max_length"), keep=keep)
+
+
+def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, **_):
+    from trl import KTOConfig, KTOTrainer
+
+    trainer = KTOTrainer(
+        model=model,
+        ref_model=None,
+        args=KTOConfig(**training),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    return trainer, {"loss_mask": "completion_only"}

@@ -1,0 +1,39 @@
+"""Build the reference-free preference trainers (ORPO, CPO and SimPO = CPO with loss_type simpo): one stage from
+preference pairs, no frozen reference model.  TRL ships them under trl.experimental: this is the one place they
+are imported (through the method table's class paths), and the run logs that they are experimental upstream."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from data import tokens
+
+log = logging.getLogger("trainers")
+
+
+def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
+    """The prompt is kept whole and each reply cut to what max_length leaves (an empty reply when the prompt fills
+    it): the doctor shortens such prompts from their start, or drops the pair."""
+    return tokens.Plan(max_length=training.get("max_length"), keep="start")
+
+
+def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, method: str, **_):
+    from trainers import methods
+
+    os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # said once, in our words, below
+    entry = methods.get(method)
+    log.warning(
+        "%s runs TRL's %s, which TRL ships as experimental (trl.experimental).", entry.label, entry.trainer_name
+    )
+    config_cls, trainer_cls = entry.config_cls(), entry.trainer_cls()
+    trainer = trainer_cls(
+        model=model,
+        args=config_cls(**training),
+        train_dataset=train_ds,
+        eval_dataset=eval_ds,
+        processing_class=tokenizer,
+        peft_config=peft_config,
+        callbacks=callbacks,
+    )
+    return trainer, {"loss_mask": "completion_only"}
