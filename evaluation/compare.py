@@ -34,6 +34,8 @@ EVAL_DEFAULTS = {"generations": 6, "max_new_tokens": 48, "beta": 0.1, "max_lengt
 DATA_KEYS = tuple(dict.fromkeys(m.compare_data for m in methods.METHODS.values()))  # sft_data, preference_data
 TRAINING_KEYS = tuple(f"{name}_training" for name in methods.names())  # sft_training, dpo_training
 KEYS = {"model", "peft", "data", *DATA_KEYS, "arms", "seed", "training", *TRAINING_KEYS, "existing", "evaluation"}
+KEYS |= {"rewards"}  # GRPO arms: the rewards that score their replies (trainers/rewards.py)
+DEFAULT_ARMS = ("sft", "dpo", "sft_dpo")  # the comparison a config without `arms:` runs
 
 
 def load(path: str | Path) -> dict:
@@ -50,7 +52,7 @@ def validate(raw: dict) -> dict:
     shared = cfg.pop("data", None)
     for key in DATA_KEYS:
         cfg.setdefault(key, shared)
-    cfg.setdefault("arms", list(ARMS))
+    cfg.setdefault("arms", list(DEFAULT_ARMS))
     bad = [a for a in cfg["arms"] if a not in ARMS]
     if bad:
         raise ConfigError(f"Unknown arms {bad}: choose from {', '.join(ARMS)}.")
@@ -87,6 +89,7 @@ def plan(cfg: dict) -> dict[str, dict]:
             "peft": copy.deepcopy(cfg.get("peft") or {}),
             "data": {**copy.deepcopy(cfg[method.compare_data]), "seed": seed},
             "training": {**(cfg.get("training") or {}), **(cfg.get(f"{name}_training") or {}), "seed": seed},
+            **({"rewards": copy.deepcopy(cfg.get("rewards") or [])} if name == "grpo" else {}),
         }
 
     wanted = {stage for arm in cfg["arms"] for stage in methods.stages(arm)[:-1]} | set(cfg["arms"])

@@ -16,7 +16,7 @@ from jobs.runner import Worker
 from trainers import config as config_mod
 from trainers import methods
 from ui import api_names, auth, data_tab, playground_tab, runs_tab, train_tab
-from ui.context import DEMO_DPO, DEMO_SFT, AppContext
+from ui.context import DEMO_DPO, DEMO_GRPO, DEMO_KTO, DEMO_SFT, AppContext
 
 DEMO = (RECIPES / "demo-sft.yaml").read_text()
 QUICK = DEMO.replace("max_steps: 400", "max_steps: 40").replace("logging_steps: 20", "logging_steps: 5")
@@ -35,7 +35,10 @@ def profile(name):
 @pytest.mark.parametrize("method", train_tab.METHODS)
 @pytest.mark.parametrize("peft_kind", list(train_tab.PEFT_KINDS))
 def test_form_builds_valid_configs(method, peft_kind):
-    form = train_tab.TrainForm(method, "demo-tiny", peft_kind, str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 50, 8, 128, 16)
+    form = train_tab.TrainForm(
+        method, "demo-tiny", peft_kind, str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 50, 8, 128, 16,
+        feedback_source=str(DEMO_KTO), prompt_source=str(DEMO_GRPO), dpo_loss="ipo", rewards=("think_format",),
+    )  # fmt: skip
     docs = list(yaml.safe_load_all(form.to_yaml()))
     assert [d["method"] for d in docs] == list(methods.stages(method))
     for doc in docs:
@@ -44,6 +47,10 @@ def test_form_builds_valid_configs(method, peft_kind):
             assert doc["peft"]["type"] == "none"
         cfg = config_mod.from_dict(doc)
         assert cfg.training["max_steps"] == 50
+        if cfg.method == "dpo":  # the advanced section's DPO loss variant reaches DPOConfig.loss_type
+            assert cfg.training["loss_type"] == ["ipo"]
+        if cfg.method == "grpo":
+            assert [r["name"] for r in cfg.rewards] == ["think_format"]
     assert [d.get("init_from") for d in docs[1:]] == ["previous"] * (len(docs) - 1)
 
 

@@ -210,6 +210,8 @@ TRAINING_RANGES = {
     "label_smoothing": (lambda v: 0 <= v <= 0.5, "from 0 to 0.5"),
     "precompute_ref_batch_size": BATCH,
 }
+# Where a method's TRL option means something else: GRPO's beta is its KL coefficient, 0 by default (no reference).
+METHOD_RANGES = {"grpo": {"beta": (lambda v: v >= 0, "0 (no KL penalty, no reference model) or more, e.g. 0.04")}}
 SECTION_RANGES = {
     "peft.r": (lambda v: 1 <= v <= 16384, "a whole number from 1 to 16384 (the LoRA rank; 8 to 64 is typical)"),
     "peft.lora_alpha": (
@@ -353,7 +355,9 @@ def _check_choice(where: str, value: Any, choices: typing.Sequence) -> None:
     raise ConfigError(f"'{where}' must be one of {listed}; got {_kind(value)}{raw_bool}.{hint}")
 
 
-def _check_value(where: str, value: Any, annotation: Any, choices: typing.Sequence | None) -> Any:
+def _check_value(
+    where: str, value: Any, annotation: Any, choices: typing.Sequence | None, ranges: dict | None = None
+) -> Any:
     """Coerce and check one value: its type, its choices and its range; returns the value to keep."""
     value = _coerce(value, annotation, choices)
     if not _type_ok(value, annotation):
@@ -361,7 +365,7 @@ def _check_value(where: str, value: Any, annotation: Any, choices: typing.Sequen
             _check_choice(where, value, choices)
         quote = isinstance(value, bool) and _type_ok("x", annotation)
         hint = " (YAML reads an unquoted yes/no/on/off as true/false: quote it)" if quote else ""
-        ranges = TRAINING_RANGES if where.startswith("training.") else SECTION_RANGES
+        ranges = ranges or (TRAINING_RANGES if where.startswith("training.") else SECTION_RANGES)
         rule = ranges.get(where.rsplit(".", 1)[-1] if where.startswith("training.") else where)
         expected = _type_name(annotation)
         if rule and _type_ok(1.0, annotation) or rule and _type_ok(1, annotation):
@@ -371,7 +375,7 @@ def _check_value(where: str, value: Any, annotation: Any, choices: typing.Sequen
         _check_choice(where, value, choices)
     if where in NON_EMPTY and isinstance(value, str) and not value.strip():
         raise ConfigError(f"'{where}' is empty: give it a value or remove the key.")
-    _check_range(where, value, TRAINING_RANGES if where.startswith("training.") else SECTION_RANGES)
+    _check_range(where, value, ranges or (TRAINING_RANGES if where.startswith("training.") else SECTION_RANGES))
     return value
 
 
@@ -544,6 +548,23 @@ def trl_config_class(method: str):
     return methods.get(method).config_cls()
 
 
+def has_option(method: str, key: str) -> bool:
+    """Whether TRL's config for `method` has the option `key`."""
+    return any(f.name == key for f in dataclasses.fields(trl_config_class(method)))
+
+
+def option_choices(method: str, key: str) -> list[str]:
+    """The values TRL's config for `method` allows for `key`: its declared choices, else the `'value'`s its help
+    text lists (DPOConfig.loss_type lists its losses there)."""
+    import re
+
+    f = next((f for f in dataclasses.fields(trl_config_class(method)) if f.name == key), None)
+    if f is None:
+        return []
+    choices = f.metadata.get("choices") or _enum_choices(f.type)
+    return list(choices) if choices else re.findall(r"`'([\w-]+)'`", f.metadata.get("help", ""))
+
+
 RENAMED = {
     "max_seq_length": "max_length",
     "evaluation_strategy": "eval_strategy",
@@ -572,7 +593,8 @@ def validate_training(method: str, training: dict[str, Any]) -> None:
             value = "none"  # `report_to: no`
         choices = f.metadata.get("choices")
         choices = list(choices) if choices is not None else _enum_choices(f.type)
-        training[key] = _check_value(f"training.{key}", value, f.type, choices)
+        ranges = {**TRAINING_RANGES, **METHOD_RANGES.get(method, {})}
+        training[key] = _check_value(f"training.{key}", value, f.type, choices, ranges)
     if training.get("max_steps") == 0:
         training["max_steps"] = -1  # 0 = train for num_train_epochs, as the Train tab says (TRL's own "unset")
 

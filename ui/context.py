@@ -17,6 +17,8 @@ from jobs.runner import Worker
 
 DEMO_SFT = ROOT / "data" / "demo" / "sft_train.jsonl"
 DEMO_DPO = ROOT / "data" / "demo" / "dpo_train.jsonl"
+DEMO_KTO = ROOT / "data" / "demo" / "kto_train.jsonl"
+DEMO_GRPO = ROOT / "data" / "demo" / "grpo_train.jsonl"
 
 
 def hub_reachable(timeout: float = 1.5) -> bool:

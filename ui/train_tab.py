@@ -11,16 +11,17 @@ import yaml
 
 from core import settings
 from core.errors import StudioError, user_message
-from data.formats import INSTRUCTION, PREFERENCE
+from data.formats import INSTRUCTION, PREFERENCE, PROMPTS, UNPAIRED
 from hub.checkpoints import sync_settings
 from jobs import access
 from jobs.chain import PREVIOUS
 from trainers import config as config_mod
 from trainers import estimate as estimator
 from trainers import hf_jobs, methods
+from trainers import rewards as rewards_mod
 from trainers.config import LAUNCH_PROFILES, TRAINING_DEFAULTS, DataSection, yaml_syntax_error
 from ui import api_names, auth
-from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
+from ui.context import DEMO_DPO, DEMO_GRPO, DEMO_KTO, DEMO_SFT, RECIPES, AppContext
 from ui.handlers import handler, sign_in_sentence
 
 PEFT_KINDS = {  # label -> (peft.type, model.quantization)
@@ -32,7 +33,35 @@ PEFT_KINDS = {  # label -> (peft.type, model.quantization)
 }
 METHODS = methods.arms()  # {arm: label}: each method, then the chains (SFT→DPO)
 DEMO_LR_FACTOR = 25  # the offline demo model is tiny: it learns at 25x the engine's learning rates
-DATA_KIND_SOURCE = {INSTRUCTION: "data_source", PREFERENCE: "pref_source"}  # data kind -> the form field naming it
+DATA_KIND_SOURCE = {  # data kind -> the form field naming it
+    INSTRUCTION: "data_source",
+    PREFERENCE: "pref_source",
+    UNPAIRED: "feedback_source",
+    PROMPTS: "prompt_source",
+}
+DPO_LOSSES = config_mod.option_choices("dpo", "loss_type")  # TRL's DPOConfig.loss_type values
+# GRPO rewards a checkbox can add (the ones that need no option); regex, reward_model and python go in the YAML
+REWARD_CHOICES = [n for n, opts in rewards_mod.OPTIONS.items() if rewards_mod.REQUIRED not in opts.values()]
+
+
+def method_notes() -> str:
+    """What each method trains on, in the method table's words (experimental-in-TRL ones say so)."""
+    lines = []
+    for label, name in methods.choices():
+        m = methods.get(name)
+        kinds = ", ".join(KIND_WORDS.get(k, k) for k in m.data_kinds)
+        lines.append(f"- **{label}** ({kinds}){': ' + m.note if m.note else ''}")
+    lines.append("- **SFT→DPO**: SFT, then DPO starting from the SFT adapter")
+    lines.append("- Continued pre-training is SFT on plain text (a `text` column): the loss falls on every token.")
+    return "\n".join(lines)
+
+
+KIND_WORDS = {
+    INSTRUCTION: "instruction data",
+    PREFERENCE: "preference pairs",
+    UNPAIRED: "feedback with a true/false label",
+    PROMPTS: "prompts + rewards",
+}
 
 
 def trained_on(kind: str) -> str:
@@ -86,6 +115,10 @@ class TrainForm:
     r: int
     sync_repo: str = ""  # push checkpoints to this private Hub repo while training (TRL's own hub_* options)
     launch_profile: str | None = None  # an accelerate profile (templates/accelerate) over every visible GPU
+    feedback_source: str = ""  # KTO's unpaired feedback
+    prompt_source: str = ""  # GRPO's prompts
+    dpo_loss: str = "sigmoid"  # DPOConfig.loss_type (one of DPO_LOSSES)
+    rewards: tuple[str, ...] = ()  # GRPO: reward names (trainers/rewards.py)
 
     @classmethod
     def from_inputs(cls, form: dict, values: dict) -> TrainForm:
@@ -107,6 +140,11 @@ class TrainForm:
         for i, name in enumerate(stages):
             lr = float(f"{float(self.lr) * default_lr(name) / default_lr(stages[0]):.6g}")
             kind = methods.get(name).data_kinds[0]
+            extra = {}
+            if not config_mod.has_option(name, "max_length"):
+                extra["max_length"] = None  # GRPO has no max_length: its replies are max_completion_length long
+            if name == "dpo" and self.dpo_loss and self.dpo_loss != "sigmoid":
+                extra["loss_type"] = [self.dpo_loss]
             docs.append(
                 {
                     "method": name,
@@ -115,9 +153,11 @@ class TrainForm:
                     "data": {"source": getattr(self, DATA_KIND_SOURCE[kind]), "eval_size": default_eval_size()},
                     "training": {
                         "learning_rate": lr,
-                        **training,
+                        **{k: v for k, v in training.items() if not (k in extra and extra[k] is None)},
+                        **{k: v for k, v in extra.items() if v is not None},
                         **(sync_settings(f"{sync}-{name}") if sync else {}),
                     },
+                    **({"rewards": [{"name": r} for r in self.rewards]} if name == "grpo" else {}),
                     **({"init_from": PREVIOUS} if i else {}),
                     **(
                         {"launch": {"profile": self.launch_profile, "num_processes": gpu_count()}}
@@ -230,6 +270,8 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
                 [(label, arm) for arm, label in METHODS.items()], value=methods.names()[0], label="Method"
             )
             peft_kind = gr.Dropdown(list(PEFT_KINDS), value="LoRA", label="Adapter")
+        with gr.Accordion("What each method trains on", open=False):
+            gr.Markdown(method_notes())
         with gr.Row():
             model = gr.Textbox(ctx.default_model, label="Base model (Hub id or local path)")
             data_source = gr.Textbox(
@@ -240,12 +282,28 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
                 label=f"{trained_on(PREFERENCE)} preference data",
             )
         with gr.Row():
+            feedback_source = gr.Textbox(
+                str(DEMO_KTO) if demo_default else "trl-lib/kto-mix-14k",
+                label=f"{trained_on(UNPAIRED)} feedback data (a reply per row with a true/false label)",
+            )
+            prompt_source = gr.Textbox(
+                str(DEMO_GRPO) if demo_default else "openai/gsm8k",
+                label=f"{trained_on(PROMPTS)} prompts (with a solution/answer column for the accuracy reward)",
+            )
+        with gr.Row():
             lr = gr.Number(form_lr(methods.names()[0], demo_default), label="Learning rate (first stage)", minimum=0)
             epochs = gr.Number(1, label="Epochs", minimum=0)
             max_steps = gr.Number(200 if demo_default else 0, label="Max steps (0 = use epochs)", precision=0)
             batch = gr.Slider(1, 64, value=8, step=1, label="Batch size per device")
             max_length = gr.Slider(64, 8192, value=128 if demo_default else 1024, step=64, label="Max length")
             rank = gr.Slider(1, 256, value=64 if demo_default else 16, step=1, label="LoRA rank")
+        with gr.Accordion("Advanced: DPO loss, GRPO rewards", open=False), gr.Row():
+            dpo_loss = gr.Dropdown(DPO_LOSSES, value="sigmoid", label="DPO loss_type (TRL's DPOConfig)")
+            rewards = gr.CheckboxGroup(
+                REWARD_CHOICES,
+                value=[],
+                label="GRPO rewards (regex, reward_model and python rewards: edit rewards: in the config)",
+            )
         sync_repo = gr.Textbox(
             "",
             label="Sync checkpoints to a private Hub repo (optional; the run resumes from it after a Space restart)",
@@ -282,7 +340,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
         jobs_btn.click(jobs_clicked, [config, flavor, push_to, code_repo], jobs_cmd, api_name=False)
 
         components = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length]
-        components += [rank, sync_repo, launch_profile]
+        components += [rank, sync_repo, launch_profile, feedback_source, prompt_source, dpo_loss, rewards]
         form = dict(zip(FIELDS, components, strict=True))  # TrainForm field -> its component
 
         @handler("build a config")
