@@ -23,7 +23,7 @@ def test_the_table_is_consistent():
 
 
 @pytest.mark.parametrize("name", methods.names())
-def test_method_end_to_end(name, home, tmp_path, capsys, monkeypatch):
+def test_method_end_to_end(name, home, tmp_path, capsys, monkeypatch, fake_hub_env):
     from hub.model_card import render
     from trainers.doctor_cli import main as doctor_main
     from trainers.estimate import estimate
@@ -68,6 +68,18 @@ def test_method_end_to_end(name, home, tmp_path, capsys, monkeypatch):
     card = render(run_dir, "alice/demo")
     assert set(method.card_tags) <= set(card.data.tags)
     assert method.trainer_name in card.text and method.card_line in card.text
+
+    # Hub: pushed to the (loopback fake) Hub with a card that loads and names the method
+    from fakehub.fixture import ALICE
+    from huggingface_hub import ModelCard
+
+    from hub.__main__ import main as hub_main
+
+    monkeypatch.setenv("HF_TOKEN", ALICE)
+    capsys.readouterr()
+    assert hub_main(["push", str(run_dir), "--repo-id", f"alice/demo-{name}"]) == 0, capsys.readouterr()
+    pushed = ModelCard.load(f"alice/demo-{name}")
+    assert set(method.card_tags) <= set(pushed.data.tags) and method.trainer_name in pushed.text
 
     # UI: the radios and the comparison arms offer it
     assert (method.label, name) in methods.choices()
