@@ -154,7 +154,7 @@ def memory(counts: dict, cfg: RunConfig, gpu: bool) -> dict:
         adapter = (trainable - s["magnitude_params"]) * pb + s["magnitude_params"] * 4
     grads = trainable * pb if full else adapter
     optimizer = 2 * (trainable * pb if full else adapter)  # AdamW exp_avg + exp_avg_sq in the parameter dtype
-    tokens = rt["micro"] * rt["seq"] * methods.get(cfg.method).sequences_per_row  # DPO: chosen + rejected
+    tokens = rt["micro"] * rt["seq"] * methods.get(cfg.method).sequences(cfg.training)  # DPO: chosen + rejected
     h, i, kv, layers = s["hidden"], s["intermediate"], s["kv_dim"], s["layers"]
     per_layer = ACT_H * h + ACT_I * i + ACT_KV * kv
     if not full:
@@ -244,7 +244,7 @@ def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> d
     rt, data = gpu.pop("runtime"), data_stats(cfg, rows, tokens_per_row)
     seq = rt["seq"]
     per_row = min(data["tokens_per_row"], seq) if rt["packed"] else min(seq, data["tokens_per_row"] * 1.3)
-    epoch_tokens = data["rows"] * per_row * methods.get(cfg.method).sequences_per_row
+    epoch_tokens = data["rows"] * per_row * methods.get(cfg.method).sequences(cfg.training)
     out = {
         "method": cfg.method,
         "peft": cfg.peft.type,

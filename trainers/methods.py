@@ -25,6 +25,7 @@ class Method:
     data_kinds: tuple[str, ...]  # data.formats kinds this method trains on ("sft", "preference", ...)
     defaults: dict = field(default_factory=dict)  # our defaults for its TRL config (over TRAINING_DEFAULTS common)
     sequences_per_row: int = 1  # estimate: sequences a row becomes in one step (DPO: chosen + rejected)
+    sequences_option: str | None = None  # the TRL option that sets it instead (GRPO: num_generations)
     reference_forward: bool = False  # estimate: a frozen reference model's forward pass per step
     packs: bool = False  # SFT-style packing applies
     charted: tuple[str, ...] = ()  # metrics.jsonl keys worth a chart beyond loss / learning rate
@@ -55,6 +56,12 @@ class Method:
         trains on every other kind (for the hint when the data is of the wrong kind)."""
         others = tuple((kind, m.name) for m in METHODS.values() for kind in m.data_kinds)
         return formats.Task(self.name, self.label, self.data_kinds, others)
+
+    def sequences(self, training: dict) -> int:
+        """Sequences one row becomes in a step under `training` (GRPO: its group of generations)."""
+        if self.sequences_option and training.get(self.sequences_option):
+            return int(training[self.sequences_option])
+        return self.sequences_per_row
 
     def truncation_side(self, training: dict) -> str | None:
         """Which side of an overlong row the trainer keeps ("start" / "end"), or None when it keeps every token
@@ -222,6 +229,7 @@ METHODS: dict[str, Method] = {
                 "beta": 0.0,
             },
             sequences_per_row=4,  # num_generations completions per prompt
+            sequences_option="num_generations",
             charted=("reward", "reward_std", "completions/mean_length", "kl"),
             card_tags=("grpo",),
             card_line="GRPO (online RL from rewards on generated replies)",
