@@ -22,7 +22,7 @@ from core.runfolder import RunFolder
 from data.formats import INSTRUCTION, KIND_NAMES, PREFERENCE
 from evaluation import render
 from evaluation.evaluate import evaluate, load_rows
-from evaluation.metrics import heldout_prompts
+from evaluation.metrics import heldout_prompts, split_row
 from trainers import config as config_mod
 from trainers import methods
 from trainers.config import ModelSection, read_yaml
@@ -34,8 +34,12 @@ EVAL_DEFAULTS = {"generations": 6, "max_new_tokens": 48, "beta": 0.1, "max_lengt
 DATA_KEYS = tuple(dict.fromkeys(m.compare_data for m in methods.METHODS.values()))  # sft_data, preference_data
 TRAINING_KEYS = tuple(f"{name}_training" for name in methods.names())  # sft_training, dpo_training
 KEYS = {"model", "peft", "data", *DATA_KEYS, "arms", "seed", "training", *TRAINING_KEYS, "existing", "evaluation"}
-KEYS |= {"rewards"}  # GRPO arms: the rewards that score their replies (trainers/rewards.py)
+KEYS |= {"rewards", "prompting"}  # GRPO arms' rewards; the prompting arm's system prompt and examples
 DEFAULT_ARMS = ("sft", "dpo", "sft_dpo")  # the comparison a config without `arms:` runs
+# Arms that train nothing: the base itself (always evaluated) and the base prompted with a system prompt and k
+# examples drawn from the training rows, the cheap alternative to try before paying for training.
+UNTRAINED = {"base": "Base model", "prompting": "Prompting (base + system prompt + examples)"}
+PROMPTING_DEFAULTS = {"system_prompt": None, "examples": 3}
 
 
 def load(path: str | Path) -> dict:
@@ -53,12 +57,24 @@ def validate(raw: dict) -> dict:
     for key in DATA_KEYS:
         cfg.setdefault(key, shared)
     cfg.setdefault("arms", list(DEFAULT_ARMS))
-    bad = [a for a in cfg["arms"] if a not in ARMS]
+    bad = [a for a in cfg["arms"] if a not in ARMS and a not in UNTRAINED]
     if bad:
-        raise ConfigError(f"Unknown arms {bad}: choose from {', '.join(ARMS)}.")
+        raise ConfigError(f"Unknown arms {bad}: choose from {', '.join([*UNTRAINED, *ARMS])}.")
+    prompting = {**PROMPTING_DEFAULTS, **(cfg.get("prompting") or {})}
+    if (
+        not isinstance(prompting["examples"], int)
+        or isinstance(prompting["examples"], bool)
+        or prompting["examples"] < 0
+    ):
+        raise ConfigError(
+            f"prompting.examples must be a whole number of examples, 0 or more; got {prompting['examples']!r}."
+        )
+    cfg["prompting"] = prompting
+    if "prompting" in cfg["arms"] and not cfg.get("sft_data"):
+        raise ConfigError("The prompting arm draws its examples from sft_data (or data): give one.")
     if not cfg.get("model"):
         raise ConfigError("The comparison needs model: {name_or_path: ...} (the one base every arm starts from).")
-    staged = {stage for arm in cfg["arms"] for stage in methods.stages(arm)}
+    staged = {stage for arm in cfg["arms"] if arm in ARMS for stage in methods.stages(arm)}
     for method in methods.METHODS.values():
         if method.name in staged and not cfg.get(method.compare_data):
             kind = KIND_NAMES[method.data_kinds[0]]
@@ -92,7 +108,8 @@ def plan(cfg: dict) -> dict[str, dict]:
             **({"rewards": copy.deepcopy(cfg.get("rewards") or [])} if name == "grpo" else {}),
         }
 
-    wanted = {stage for arm in cfg["arms"] for stage in methods.stages(arm)[:-1]} | set(cfg["arms"])
+    trained = [arm for arm in cfg["arms"] if arm in ARMS]
+    wanted = {stage for arm in trained for stage in methods.stages(arm)[:-1]} | set(trained)
     out = {}
     for arm in methods.arms():
         if arm not in wanted:
@@ -145,6 +162,28 @@ def heldout_rows(cfg: dict, tokenizer) -> tuple[list, list]:
         data = cfg.get(method.compare_data)
         out.append(load_rows({**data, "seed": seed} if data else None, method.task, tokenizer, None))
     return out[0], out[1]
+
+
+def prompting_context(cfg: dict, tokenizer) -> list[dict]:
+    """The prompting arm's messages: its system prompt, then k example exchanges drawn (with the comparison's seed)
+    from the training rows of sft_data — never from the held-out rows."""
+    import random
+
+    settings = cfg.get("prompting") or PROMPTING_DEFAULTS
+    rows = load_rows(
+        {**cfg["sft_data"], "seed": cfg.get("seed", 42)},
+        methods.for_kind(INSTRUCTION).task,
+        tokenizer,
+        None,
+        held_out=False,
+    )
+    examples = random.Random(cfg.get("seed", 42)).sample(rows, min(settings["examples"], len(rows)))
+    context = [{"role": "system", "content": settings["system_prompt"]}] if settings.get("system_prompt") else []
+    for row in examples:
+        prompt, completion = split_row(row)
+        if isinstance(prompt, list) and isinstance(completion, list):
+            context += [m for m in prompt if m["role"] != "system"] + completion
+    return context
 
 
 def truncation(cfg: dict, scored: dict, max_length: int) -> dict:
@@ -202,8 +241,29 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
     max_length = ev["max_length"]
     sft_rows, pref_rows = heldout_rows(cfg, tokenizer)
     prompts = heldout_prompts(sft_rows, pref_rows, ev["generations"])
+    contexts = {}
+    if "prompting" in cfg["arms"]:
+        contexts["prompting"] = prompting_context(cfg, tokenizer)
+        adapters["prompting"] = None
+        arms["prompting"] = {
+            "label": UNTRAINED["prompting"],
+            "status": "succeeded",
+            "untrained": True,
+            "context": contexts["prompting"],
+            "cost": {"wall_time_s": 0.0, "trainable_params": 0},
+            "metrics_rows": [],
+        }
     results = evaluate(
-        base_path, tokenizer_path, adapters, sft_rows, pref_rows, prompts, ev["beta"], ev["max_new_tokens"], max_length
+        base_path,
+        tokenizer_path,
+        adapters,
+        sft_rows,
+        pref_rows,
+        prompts,
+        ev["beta"],
+        ev["max_new_tokens"],
+        max_length,
+        contexts=contexts,
     )
     data = {
         "base_model": cfg["model"]["name_or_path"],

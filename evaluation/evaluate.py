@@ -55,6 +55,32 @@ def resolve_model(target: str) -> tuple[str, str | None, str]:
     return resolved, None, resolved
 
 
+def with_context(prompt, context: list[dict] | None):
+    """A prompt (message list) with a prompting arm's context in front: its system turn (replacing the row's) and
+    its example exchanges, then the row's own turns.  Plain-text prompts are returned unchanged."""
+    if not context or not isinstance(prompt, list):
+        return prompt
+    system = [m for m in context[:1] if m["role"] == "system"]
+    examples = context[len(system) :]
+    row_system = prompt[:1] if prompt and prompt[0]["role"] == "system" else []
+    return [*(system or row_system), *examples, *prompt[len(row_system) :]]
+
+
+def _in_context(sft_rows: list[dict], pref_rows: list[dict], prompts: list, context: list[dict]):
+    """The held-out rows and prompts as a prompting arm sees them (context before every prompt)."""
+    sft = []
+    for row in sft_rows:
+        prompt, completion = metrics.split_row(row)
+        if "messages" in row:
+            sft.append({"messages": [*with_context(prompt, context), *completion]})
+        elif isinstance(prompt, list):
+            sft.append({**row, "prompt": with_context(prompt, context)})
+        else:
+            sft.append(row)
+    pref = [{**p, "prompt": with_context(p["prompt"], context)} for p in pref_rows]
+    return sft, pref, [with_context(p, context) for p in prompts]
+
+
 def evaluate(
     base_path: str,
     tokenizer_path: str,
@@ -65,9 +91,11 @@ def evaluate(
     beta: float = 0.1,
     max_new_tokens: int = 48,
     max_length: int = metrics.MAX_LENGTH,
+    contexts: dict[str, list[dict]] | None = None,
 ) -> dict[str, dict]:
     """{name: metrics} for each entry of `adapters` (None = the base itself; a folder without
-    adapter_config.json = a full model). Implicit rewards are against the base."""
+    adapter_config.json = a full model). Implicit rewards are against the base.  `contexts` gives an arm (the
+    prompting arm: the base with a system prompt and k examples) messages put before every held-out prompt."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -77,12 +105,15 @@ def evaluate(
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(base_path, dtype="auto").eval()
 
-    def score(m) -> tuple[dict, list, list]:
+    def score(m, context=None) -> tuple[dict, list, list]:
         out = {}
-        if sft_rows:
-            out.update(metrics.heldout_nll(m, tokenizer, sft_rows, max_length))
-        pairs = metrics.pair_logprobs(m, tokenizer, pref_rows, max_length) if pref_rows else []
-        gens = metrics.generations(m, tokenizer, prompts, max_new_tokens) if prompts else []
+        sft, pref, asked = (
+            _in_context(sft_rows, pref_rows, prompts, context) if context else (sft_rows, pref_rows, prompts)
+        )
+        if sft:
+            out.update(metrics.heldout_nll(m, tokenizer, sft, max_length))
+        pairs = metrics.pair_logprobs(m, tokenizer, pref, max_length) if pref else []
+        gens = metrics.generations(m, tokenizer, asked, max_new_tokens) if asked else []
         if gens:
             out["mean_reply_tokens"] = sum(g["tokens"] for g in gens) / len(gens)
         return out, pairs, gens
@@ -91,8 +122,15 @@ def evaluate(
     results: dict[str, dict] = {}
     peft_model = None
     for name, adapter in adapters.items():
-        if adapter is None:
-            m_scores, pairs, gens = base_scores, base_pairs, base_gens
+        context = (contexts or {}).get(name)
+        if adapter is None and context:
+            if peft_model is not None:
+                with peft_model.disable_adapter():
+                    m_scores, pairs, gens = score(peft_model, context)
+            else:
+                m_scores, pairs, gens = score(model, context)
+        elif adapter is None:
+            m_scores, pairs, gens = dict(base_scores), base_pairs, base_gens
         elif is_adapter(adapter):
             from peft import PeftModel
 
