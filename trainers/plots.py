@@ -16,15 +16,35 @@ def _pyplot():
     return plt
 
 
-def loss_curves(runs: dict[str, list[dict]], path: Path, title: str = "Loss") -> Path | None:
-    """Training loss (solid) and held-out loss (dashed) against step, one colour per run; None if nothing logged."""
+TOKENS = "num_input_tokens_seen"  # transformers' running count of input tokens, logged with the loss
+
+
+def _x_of(rows: list[dict], x: str):
+    """step -> x for a run's rows: the step itself, or the tokens seen by that step (an evaluation row, logged
+    without the count, takes the count of the last training row at or before its step; step 0 is 0 tokens)."""
+    if x == "step":
+        return lambda step: step
+    known = sorted((r["step"], r[x]) for r in rows if isinstance(r.get(x), (int, float)) and "step" in r)
+
+    def at(step):
+        before = [v for s, v in known if s <= step]
+        return before[-1] if before else (0 if step == 0 else None)
+
+    return at
+
+
+def loss_curves(runs: dict[str, list[dict]], path: Path, title: str = "Loss", x: str = "step") -> Path | None:
+    """Training loss (solid) and held-out loss (dashed) against step (or `x`, e.g. TOKENS: tokens seen, which
+    aligns arms whose steps hold different numbers of tokens), one colour per run; None if nothing logged."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     drawn = False
     for i, (label, rows) in enumerate(runs.items()):
         colour = f"C{i}"
+        x_of = _x_of(rows, x)
         for key, style, suffix in (("loss", "-", "train"), ("eval_loss", "--", "held-out")):
-            points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), (int, float)) and "step" in r]
+            points = [(x_of(r["step"]), r[key]) for r in rows if isinstance(r.get(key), (int, float)) and "step" in r]
+            points = [(a, b) for a, b in points if a is not None]
             if points:
                 xs, ys = zip(*points, strict=True)
                 ax.plot(xs, ys, style, color=colour, marker="o" if len(points) < 3 else None, label=f"{label} {suffix}")
@@ -32,7 +52,7 @@ def loss_curves(runs: dict[str, list[dict]], path: Path, title: str = "Loss") ->
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_xlabel("step")
+    ax.set_xlabel("tokens seen" if x == TOKENS else x)
     ax.set_ylabel("loss")
     ax.set_title(title)
     ax.grid(alpha=0.3)
