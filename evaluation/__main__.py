@@ -1,4 +1,5 @@
-"""`python -m evaluation compare CONFIG.yaml [--output-dir DIR]` and `python -m evaluation eval TARGET --data ...`."""
+"""`python -m evaluation compare CONFIG.yaml [--output-dir DIR]`, `python -m evaluation eval TARGET --data ...` and
+`python -m evaluation score RUN --data FILE [--json]` (a reward model's pair accuracy and scores)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,17 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--max-new-tokens", type=int, default=48)
     ev.add_argument("--beta", type=float, default=0.1, help="beta of the implicit reward against the base")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    sc = sub.add_parser("score", help="score preference pairs (or prompt + reply rows) with a reward model")
+    sc.add_argument("target", help="a reward run's folder, its adapter folder, or a reward model's Hub id")
+    sc.add_argument("--data", required=True, help="preference pairs or prompt + reply rows (file or Hub id)")
+    sc.add_argument("--json", action="store_true", help="print JSON with every row's scores")
     args = parser.parse_args(argv)
     threads.configure()  # before torch loads: this process's thread share, passive OpenMP waits
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     quiet_hub_retries()
+    if args.command == "score":
+        return _score(args)
     try:
         if args.command == "compare":
             out = Path(args.output_dir or Path("runs") / f"compare-{Path(args.config).stem}")
@@ -62,6 +69,27 @@ def main(argv: list[str] | None = None) -> int:
             result["prompts"], result["base"]["generations"], result["model"]["generations"], strict=False
         ):
             print(f"\nprompt: {prompt}\n  base:  {base}\n  model: {tuned}")
+    return 0
+
+
+def _score(args) -> int:
+    """Bad input (not a reward model, a missing file, data with nothing to score) is one sentence and exit 1."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    from evaluation.score import render_text, score
+
+    datasets.disable_progress_bars()  # stderr keeps the one sentence that matters
+    transformers.utils.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    try:
+        result = score(args.target, args.data)
+    except Exception as exc:  # noqa: BLE001 - one sentence, never a traceback
+        print(f"error: {user_message(exc)}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2) if args.json else render_text(result))
     return 0
 
 

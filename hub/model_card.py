@@ -28,6 +28,8 @@ _METRICS = [  # (label, key in summary.final_metrics, format)
     ("Held-out token accuracy", "eval_mean_token_accuracy", "{:.3f}"),
     ("Held-out DPO reward accuracy", "eval_rewards/accuracies", "{:.3f}"),
     ("Held-out DPO reward margin", "eval_rewards/margins", "{:.4f}"),
+    ("Held-out pair accuracy (chosen scored above rejected)", "eval_accuracy", "{:.3f}"),
+    ("Held-out reward margin (chosen - rejected)", "eval_margin", "{:.4f}"),
     ("Training loss (mean over the run)", "train_loss", "{:.4f}"),
     ("Training loss (last logged step)", "loss", "{:.4f}"),
     ("Training runtime (s)", "train_runtime", "{:.1f}"),
@@ -142,11 +144,12 @@ def config_table(config: dict) -> str:
     return _table([(f"`{k}`", f"`{v}`") for k, v in flat.items() if v is not None], ("Setting", "Value"))
 
 
-def metrics_table(summary: dict) -> str:
+def metrics_table(summary: dict, perplexity: bool = True) -> str:
+    """The run's final metrics; `perplexity` False for a reward model, whose loss is over pairs, not tokens."""
     final = summary.get("final_metrics") or {}
     rows = [(label, fmt.format(final[key])) for label, key, fmt in _METRICS if isinstance(final.get(key), (int, float))]
     for key, label in (("eval_loss_before", "before"), ("eval_loss", "after")):
-        if isinstance(final.get(key), (int, float)) and final[key] < 50:
+        if perplexity and isinstance(final.get(key), (int, float)) and final[key] < 50:
             rows.append((f"Held-out perplexity {label} training", f"{math.exp(final[key]):.2f}"))
     if not rows:
         return "No metrics were logged."
@@ -211,10 +214,11 @@ def render(
     full_model = merged or kind == "full"
     tags = ["trl", *method.card_tags, *(method.init_tags if init else ()), APP_TAG]
     tags.append("merged" if merged else kind if kind != "full" else "full-finetune")
+    scorer = method.output == "reward_model"
     card_data = ModelCardData(
         base_model=base_hub,
         library_name="transformers" if full_model else "peft",
-        pipeline_tag="text-generation",
+        pipeline_tag="text-classification" if scorer else "text-generation",
         tags=tags,
         datasets=_sources(config) or None,
         license=license,
@@ -237,25 +241,23 @@ def render(
     data_info = summary.get("data") or {}
     data_rows = data_info.get("train_rows", "its")
     hw = summary.get("hardware") or {}
-    loader = (
-        f'from transformers import AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained("{repo_id}")'
-        if full_model
-        else f'from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")'
-    )
-    usage = (
-        "from transformers import AutoTokenizer\n"
-        f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")\n'
-        'messages = [{"role": "user", "content": "Hello! What can you do?"}]\n'
-        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, "
-        'return_tensors="pt", return_dict=True)\n'
-        "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)\n"
-        'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))'
-    )
+    if scorer:
+        loader, usage = reward_snippets(repo_id, base_hub, full_model)
+        usage_intro = "Score a reply to a prompt (higher = preferred; compare replies to the same prompt):"
+    else:
+        loader, usage = generation_snippets(repo_id, full_model)
+        usage_intro = "Chat with it through the tokenizer's chat template:"
+    form = "merged model" if merged else "full fine-tune" if kind == "full" else KIND_NAMES[kind] + " adapter"
     what = (
-        f"A {'merged model' if merged else 'full fine-tune' if kind == 'full' else KIND_NAMES[kind] + ' adapter'} "
-        f"for {base_hub or 'a local base model'} trained with {method.label}{method.init_after if init else ''} on "
-        f"{_describe_source((config.get('data') or {}).get('source'))}."
+        f"A {form} for {base_hub or 'a local base model'} trained with {method.label}{method.init_after if init else ''} "
+        f"on {_describe_source((config.get('data') or {}).get('source'))}."
     )
+    if scorer:
+        what = (
+            f"A reward model ({form} with a scoring head) on {base_hub or 'a local base model'}, trained with TRL's "
+            f"{trainer}{method.init_line if init else ''} on {_describe_source((config.get('data') or {}).get('source'))}: "
+            "it gives a prompt and reply one score."
+        )
     context = {
         "title": repo_id.split("/")[-1],
         "what": what,
@@ -273,8 +275,9 @@ def render(
         "steps_line": f"{summary.get('global_step', '—')} steps / {summary.get('tokens_seen', 0):,} tokens",
         "hardware_line": f"{hw.get('gpu') or hw.get('device', '?')} / {summary.get('wall_time_s', '—')} s",
         "load_snippet": loader,
+        "usage_intro": usage_intro,
         "usage_snippet": usage,
-        "metrics_table": metrics_table(summary),
+        "metrics_table": metrics_table(summary, perplexity=not scorer),
         "loss_curve": loss_curve,
         "comparison": comparison,
         "data_summary": data_summary(public(run["reports"])),
@@ -288,6 +291,64 @@ def render(
         "license": license,
     }
     return ModelCard.from_template(card_data, template_path=str(TEMPLATE), **context)
+
+
+def generation_snippets(repo_id: str, full_model: bool) -> tuple[str, str]:
+    """(load, usage) code of a policy: a causal LM (or its adapter) that chats."""
+    loader = (
+        f'from transformers import AutoModelForCausalLM\nmodel = AutoModelForCausalLM.from_pretrained("{repo_id}")'
+        if full_model
+        else f'from peft import AutoPeftModelForCausalLM\nmodel = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")'
+    )
+    usage = (
+        "from transformers import AutoTokenizer\n"
+        f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")\n'
+        'messages = [{"role": "user", "content": "Hello! What can you do?"}]\n'
+        "inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, "
+        'return_tensors="pt", return_dict=True)\n'
+        "output = model.generate(**inputs, max_new_tokens=64, do_sample=False)\n"
+        'print(tokenizer.decode(output[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True))'
+    )
+    return loader, usage
+
+
+def reward_snippets(repo_id: str, base_hub: str | None, full_model: bool) -> tuple[str, str]:
+    """(load, usage) code of a reward model: AutoModelForSequenceClassification (one label) on the base plus the
+    PeftModel adapter (its LoRA weights and trained `score` head), then one prompt + reply scored."""
+    tokenizer = f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")\n'
+    if full_model:
+        loader = (
+            "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+            + tokenizer
+            + f'model = AutoModelForSequenceClassification.from_pretrained("{repo_id}").eval()'
+        )
+    else:
+        base_id = (
+            f'base_id = "{base_hub}"\n'
+            if base_hub
+            else f'base_id = PeftConfig.from_pretrained("{repo_id}").base_model_name_or_path  # the base it was trained on\n'
+        )
+        loader = (
+            "from peft import PeftConfig, PeftModel\n"
+            "from transformers import AutoModelForSequenceClassification, AutoTokenizer\n"
+            + tokenizer
+            + base_id
+            + "base = AutoModelForSequenceClassification.from_pretrained(base_id, num_labels=1)\n"
+            "base.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token\n"
+            f'model = PeftModel.from_pretrained(base, "{repo_id}").eval()'
+        )
+    usage = (
+        "import torch\n"
+        "messages = [\n"
+        '    {"role": "user", "content": "Hello! What can you do?"},\n'
+        '    {"role": "assistant", "content": "I can answer questions. Happy to help!"},\n'
+        "]\n"
+        'inputs = tokenizer.apply_chat_template(messages, return_tensors="pt", return_dict=True)\n'
+        "with torch.no_grad():\n"
+        "    reward = model(**inputs).logits[0, 0].item()\n"
+        'print(f"{reward:.4f}")'
+    )
+    return loader, usage
 
 
 def base_license(base: str | None, token: str | None = None) -> str | None:

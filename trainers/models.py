@@ -108,7 +108,12 @@ def resolve_and_load_tokenizer(section: ModelSection):
 
 
 def load_model(
-    section: ModelSection, hw: dict, path: str, full_finetune: bool = False, method=None, pad_token_id: int | None = None
+    section: ModelSection,
+    hw: dict,
+    path: str,
+    full_finetune: bool = False,
+    method=None,
+    pad_token_id: int | None = None,
 ):
     """The base model as the method trains it (trainers/methods.py `model_class`): a causal LM, or for a reward
     model a sequence classifier with one output (a fresh `score` head on the base) that finds each sequence's
@@ -195,21 +200,41 @@ def adapter_dir(init_from: str) -> str:
 
 def apply_init_from(model, init_from: str, full_finetune: bool, method=None):
     """Load the adapter to start from: trainable for further LoRA training, merged for full fine-tuning.  A reward
-    model may start from a policy's adapter (e.g. the SFT run's): its low-rank weights, under the reward model's
-    task type, so the `score` head (fresh) is trained and saved beside them."""
+    model may start from a policy's adapter (e.g. the SFT run's): its low-rank weights under the reward model's
+    task type, with the fresh `score` head trained in full and saved beside them."""
     from peft import PeftConfig, PeftModel
 
     source = adapter_dir(init_from)
-    config = None
-    if method is not None and method.peft_task != "CAUSAL_LM":
-        config = PeftConfig.from_pretrained(source)
-        if config.task_type != method.peft_task:
-            config.task_type = method.peft_task
-            config.modules_to_save = [m for m in config.modules_to_save or () if m != "lm_head"] or None
-    model = PeftModel.from_pretrained(model, source, is_trainable=not full_finetune, config=config)
+    config = PeftConfig.from_pretrained(source) if method is not None else None
+    task = str(getattr(config, "task_type", None)).removeprefix("TaskType.")
+    if config is not None and task != method.peft_task:
+        if method.peft_task == "CAUSAL_LM":
+            raise ConfigError(
+                f"init_from {init_from!r} is a {task} adapter (a reward model's scoring head, not a policy): "
+                f"{method.label} starts from a policy, e.g. an SFT run."
+            )
+        model = _adapter_of_another_task(model, source, config, method.peft_task)
+    else:
+        model = PeftModel.from_pretrained(model, source, is_trainable=not full_finetune)
     if full_finetune:
         model = model.merge_and_unload()
     return model, source
+
+
+def _adapter_of_another_task(model, source: str, config, task: str):
+    """The adapter at `source` (saved for another task, e.g. CAUSAL_LM) on `model` as a `task` adapter: its saved
+    weights, and the weights it has not got (a SEQ_CLS model's new head) as `model` has them."""
+    from peft import get_peft_model, load_peft_weights, set_peft_model_state_dict
+    from peft.utils import get_peft_model_state_dict
+
+    config.task_type = task
+    config.inference_mode = False
+    config.modules_to_save = [m for m in config.modules_to_save or () if m != "lm_head"] or None  # no LM head here
+    peft_model = get_peft_model(model, config)
+    saved = load_peft_weights(source)
+    fresh = get_peft_model_state_dict(peft_model)
+    set_peft_model_state_dict(peft_model, {**{k: v for k, v in fresh.items() if k not in saved}, **saved})
+    return peft_model
 
 
 SCORE_HEADS = ("score", "classifier")  # what PEFT saves in full for a SEQ_CLS adapter (modules_to_save)
