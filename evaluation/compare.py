@@ -20,8 +20,9 @@ import yaml
 from core.errors import ConfigError
 from core.runfolder import RunFolder
 from data.formats import INSTRUCTION, KIND_NAMES, PREFERENCE
-from evaluation import render
+from evaluation import judging, render
 from evaluation.evaluate import evaluate, load_rows
+from evaluation.judges.verifiable import references_of
 from evaluation.metrics import heldout_prompts, split_row
 from trainers import config as config_mod
 from trainers import methods
@@ -34,7 +35,7 @@ EVAL_DEFAULTS = {"generations": 6, "max_new_tokens": 48, "beta": 0.1, "max_lengt
 DATA_KEYS = tuple(dict.fromkeys(m.compare_data for m in methods.METHODS.values()))  # sft_data, preference_data
 TRAINING_KEYS = tuple(f"{name}_training" for name in methods.names())  # sft_training, dpo_training
 KEYS = {"model", "peft", "data", *DATA_KEYS, "arms", "seed", "training", *TRAINING_KEYS, "existing", "evaluation"}
-KEYS |= {"rewards", "prompting"}  # GRPO arms' rewards; the prompting arm's system prompt and examples
+KEYS |= {"rewards", "prompting", "judges"}  # GRPO arms' rewards; the prompting arm's system prompt and examples
 DEFAULT_ARMS = ("sft", "dpo", "sft_dpo")  # the comparison a config without `arms:` runs
 # Arms that train nothing: the base itself (always evaluated) and the base prompted with a system prompt and k
 # examples drawn from the training rows, the cheap alternative to try before paying for training.
@@ -70,6 +71,9 @@ def validate(raw: dict) -> dict:
             f"prompting.examples must be a whole number of examples, 0 or more; got {prompting['examples']!r}."
         )
     cfg["prompting"] = prompting
+    cfg["judges"] = judging.validate(cfg.get("judges"))
+    if cfg["judges"].get("reward_model", {}).get("train") and not cfg.get("preference_data"):
+        raise ConfigError("judges.reward_model.train trains the judge on preference_data (or data): give one.")
     if "prompting" in cfg["arms"] and not cfg.get("sft_data"):
         raise ConfigError("The prompting arm draws its examples from sft_data (or data): give one.")
     if not cfg.get("model"):
@@ -116,6 +120,8 @@ def plan(cfg: dict) -> dict[str, dict]:
             continue
         *earlier, last = methods.stages(arm)
         out[arm] = {**run(last), "init_from": earlier[-1]} if earlier else run(last)
+    if ((cfg.get("judges") or {}).get("reward_model") or {}).get("train"):
+        out["reward"] = run("reward")  # the reward-model judge, trained on the same preference data
     return out
 
 
@@ -162,6 +168,42 @@ def heldout_rows(cfg: dict, tokenizer) -> tuple[list, list]:
         data = cfg.get(method.compare_data)
         out.append(load_rows({**data, "seed": seed} if data else None, method.task, tokenizer, None))
     return out[0], out[1]
+
+
+def arm_cost(entry: dict) -> dict:
+    """What an arm cost: wall time (a chain's includes the stage it started from), trainable params, peak memory."""
+    c = entry.get("cost") or {}
+    wall = next((v for k, v in c.items() if k.startswith("wall_time_s_with_")), c.get("wall_time_s"))
+    return {
+        "wall_time_s": wall,
+        "trainable_params": c.get("trainable_params"),
+        "peak_memory_mb": c.get("peak_memory_mb"),
+    }
+
+
+def hub_token() -> str | None:
+    """The user's own token for the LLM judge (the CLI's environment; the app's child gets its owner's token)."""
+    from huggingface_hub import get_token
+
+    return get_token()
+
+
+def _flat(value, prefix=""):
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): value}
+
+
+def config_diff(planned: dict[str, dict], arms: list[str]) -> dict:
+    """{setting: {arm: value}} for the settings that differ between the trained arms (the rest is shared)."""
+    flat = {arm: _flat(run) for arm, run in planned.items() if arm in arms}
+    keys = sorted({k for f in flat.values() for k in f})
+    return {
+        k: {arm: f.get(k) for arm, f in flat.items()} for k in keys if len({repr(f.get(k)) for f in flat.values()}) > 1
+    }
 
 
 def prompting_context(cfg: dict, tokenizer) -> list[dict]:
@@ -265,8 +307,19 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
         max_length,
         contexts=contexts,
     )
+    replies = {name: results[name]["generations"] for name in adapters if name in results}
+    references = references_of(sft_rows[: len(prompts)]) if sft_rows else [None] * len(prompts)
+    costs = {name: arm_cost(entry) for name, entry in arms.items() if entry.get("status") == "succeeded"}
+    costs["base"] = {"wall_time_s": 0.0, "trainable_params": 0}
+    labels = {"base": "base", **{name: entry["label"] for name, entry in arms.items()}}
+    judges = judging.run(
+        cfg["judges"], prompts, references, replies, base_path, adapters, runs, costs, hub_token(), labels
+    )
     data = {
         "base_model": cfg["model"]["name_or_path"],
+        "verdict": judges.pop("verdict"),
+        "judges": judges,
+        "config_diff": config_diff(plan(cfg), cfg["arms"]),
         "settings": {
             "seed": cfg.get("seed"),
             "peft": cfg.get("peft"),

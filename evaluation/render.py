@@ -7,7 +7,8 @@ import json
 import math
 from pathlib import Path
 
-from trainers.plots import loss_curves, metric_bars
+from evaluation import stats
+from trainers.plots import TOKENS, loss_curves, metric_bars
 
 COLUMNS = [  # (header, where, key, format)
     ("held-out NLL", "metrics", "nll", "{:.3f}"),
@@ -161,8 +162,13 @@ def markdown(data: dict) -> str:
     rows = [("base", {"label": "base (no training)", "status": "—", **data["base"], "cost": {}})]
     rows += list(arms.items())
     settings = data["settings"]
+    labels = {"base": "base", **{name: e.get("label", name) for name, e in arms.items()}}
     lines = [
-        f"# SFT vs DPO vs SFT→DPO on {data['base_model']}",
+        f"# {' vs '.join(labels[n] for n in labels)} on {data['base_model']}",
+        "",
+        *_verdict_lines(data),
+        *_judge_lines(data, labels),
+        "## Likelihood metrics and cost",
         "",
         f"Same base, PEFT settings ({settings.get('peft') or 'defaults'}), seed {settings.get('seed')} and held-out "
         f"sets for every model: {settings['held_out']['sft_rows']} instruction rows (NLL on completion tokens only) "
@@ -204,12 +210,27 @@ def markdown(data: dict) -> str:
             "Mean reply tokens counts every generated token, the end token included: (empty) is a reply of only "
             "the end token, and a reply of only whitespace is shown as what it is (⏎ line break, ␣ space, ⇥ tab).",
             "",
+            "Marks after a reply: ✓/✗ the verifiable judge (reference answer matched or not), r= the reward model's "
+            "score.",
+            "",
             "| prompt | base | " + " | ".join(e["label"] for _, e in done) + " |",
             "|---|---|" + "---|" * len(done),
         ]
         for i, prompt in enumerate(data["prompts"]):
-            replies = [data["base"]["generations"][i]] + [e["generations"][i] for _, e in done]
-            lines.append("| " + " | ".join(_cell(t) for t in [_prompt_text(prompt), *replies]) + " |")
+            cells = [_reply_cell(data, "base", data["base"]["generations"][i], i)]
+            cells += [_reply_cell(data, n, e["generations"][i], i) for n, e in done]
+            lines.append("| " + " | ".join([_cell(_prompt_text(prompt)), *cells]) + " |")
+    if data.get("config_diff"):
+        arm_names = sorted({a for v in data["config_diff"].values() for a in v})
+        lines += [
+            "",
+            "## How the arms' configs differ",
+            "",
+            "| setting | " + " | ".join(labels.get(a, a) for a in arm_names) + " |",
+        ]
+        lines += ["|---|" + "---|" * len(arm_names)]
+        for key, values in data["config_diff"].items():
+            lines.append(f"| `{key}` | " + " | ".join(_cell(str(values.get(a, "—")), 60) for a in arm_names) + " |")
     lines += [
         "",
         "How to read it: SFT should lower held-out NLL against the base; DPO should raise preference accuracy and "
@@ -219,11 +240,99 @@ def markdown(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _verdict_lines(data: dict) -> list[str]:
+    v = data.get("verdict") or {}
+    if not v:
+        return []
+    judge = v.get("primary")
+    head = (
+        f"**Verdict ({judge.replace('_', ' ')} judge): {v.get('sentence')}**" if judge else f"**{v.get('sentence')}**"
+    )
+    return [head, ""]
+
+
+def _judge_lines(data: dict, labels: dict) -> list[str]:
+    judges = data.get("judges") or {}
+    lines: list[str] = []
+    seconds = judges.get("seconds") or {}
+    for name, title in (("verifiable", "Verifiable answers"), ("reward_model", "Reward-model judge")):
+        section = judges.get(name)
+        if not section or "results" not in section:
+            continue
+        lines += [f"## {title} ({seconds.get(name, 0):.1f} s)", "", f"Settings: `{section.get('settings')}`.", ""]
+        lines += ["| arm | " + ("share correct" if name == "verifiable" else "mean reward") + " | win rate vs base |"]
+        lines += ["|---|---|---|"]
+        for arm, iv in section["results"].items():
+            vs = (section.get("vs_base") or {}).get(arm)
+            lines.append(f"| {labels.get(arm, arm)} | {_iv(iv)} | {_iv(vs) if vs else '—'} |")
+        lines.append("")
+    llm = judges.get("llm")
+    if llm and "results" in llm:
+        lines += [
+            f"## Pairwise LLM judge ({seconds.get('llm', 0):.1f} s)",
+            "",
+            f"Settings: `{llm.get('settings')}`.",
+            "",
+        ]
+        lines += [
+            "Each pair of replies was judged in both orders; a verdict that flips with the order is a tie; ties "
+            "count one half in the win rate.",
+            "",
+            "| arm A | arm B | A's win rate | ties (from flips) |",
+            "|---|---|---|---|",
+        ]
+        for key, iv in llm["results"].items():
+            a, b = key.split("|")
+            summary = (llm.get("summaries") or {}).get(key, {})
+            lines.append(
+                f"| {labels.get(a, a)} | {labels.get(b, b)} | {_iv(iv)} | {summary.get('ties', '—')} "
+                f"({summary.get('ties_from_flips', '—')}) |"
+            )
+        lines.append("")
+    forgetting = judges.get("forgetting")
+    if forgetting and forgetting.get("deltas"):
+        lines += [
+            f"## Forgetting check ({seconds.get('forgetting', 0):.1f} s)",
+            "",
+            f"Settings: `{forgetting.get('settings')}`.",
+            "",
+        ]
+        lines += ["| arm | task | after − before |", "|---|---|---|"]
+        for arm, tasks in forgetting["deltas"].items():
+            for task, iv in tasks.items():
+                lines.append(f"| {labels.get(arm, arm)} | {task} | {_iv(iv)} |")
+        lines.append("")
+    if lines:
+        lines = [
+            "Every rate below has its sample size and a 95 % bootstrap interval; arms whose intervals overlap "
+            "show no clear difference and are not ranked.",
+            "",
+            *lines,
+        ]
+    return lines
+
+
+def _iv(value) -> str:
+    return stats.as_interval(value).text() if value else "—"
+
+
+def _reply_cell(data: dict, arm: str, reply: str, i: int) -> str:
+    judges = data.get("judges") or {}
+    marks = []
+    ok = ((judges.get("verifiable") or {}).get("per_prompt") or {}).get(arm)
+    if ok and i < len(ok) and ok[i] is not None:
+        marks.append("✓" if ok[i] else "✗")
+    scores = ((judges.get("reward_model") or {}).get("per_prompt") or {}).get(arm)
+    if scores and i < len(scores):
+        marks.append(f"r={scores[i]:+.2f}")
+    return _cell(reply) + (f" {' '.join(marks)}" if marks else "")
+
+
 def write(data: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     curves = {e["label"]: e.pop("_rows", []) for e in data["arms"].values()}
     images = {}
-    if loss_curves(curves, out_dir / "loss_curves.png", "Training and held-out loss per arm"):
+    if loss_curves(curves, out_dir / "loss_curves.png", "Training and held-out loss per arm", x=TOKENS):
         images["loss_curves"] = "loss_curves.png"
     bars = {
         title: {
