@@ -16,7 +16,7 @@ from data.formats import Task
 from data.splits import load_for_run
 from evaluation import metrics
 from trainers.config import DataSection
-from trainers.models import resolve_model_path
+from trainers.models import refuse_scorer, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,14 @@ def resolve_model(target: str) -> tuple[str, str | None, str]:
     if folder.is_run() and folder.adapter_path.is_dir():
         summary, adapter = folder.summary(), folder.adapter_path
         if is_adapter(adapter):
+            refuse_scorer(json.loads((adapter / "adapter_config.json").read_text(encoding="utf-8")), str(target))
+        if is_adapter(adapter):
             return summary.model_path or summary["model"], str(adapter), str(adapter)
         return str(adapter), None, str(adapter)
     if adapter_location(path) == path and is_adapter(path):
-        base = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))["base_model_name_or_path"]
+        adapter_config = json.loads((path / "adapter_config.json").read_text(encoding="utf-8"))
+        refuse_scorer(adapter_config, str(target))
+        base = adapter_config["base_model_name_or_path"]
         return base, str(path), str(path)
     resolved = resolve_model_path(target)
     return resolved, None, resolved

@@ -23,6 +23,8 @@ def check_mergeable(config: dict) -> None:
         )
     if (config.get("peft") or {}).get("type") == "none":
         raise HubError("This run is a full fine-tune, already a whole model: push it without the merged option.")
+    if config.get("method") == "reward":
+        raise HubError("This run is a reward model (a scoring head on its adapter): push the adapter without merging.")
 
 
 def merge_run(run_dir: Path, out_dir: Path, max_shard_size: str = "5GB") -> Path:

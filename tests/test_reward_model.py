@@ -278,3 +278,18 @@ def test_models_load_the_methods_class_and_adapter_task(demo_model_dir, tmp_path
     save_file({k: v for k, v in weights.items() if ".score." not in k}, tmp_path / "ok" / "adapter_model.safetensors")
     with pytest.raises(Exception, match="without its scoring head"):
         models.check_saved_head(peft_model, tmp_path / "ok")
+
+
+@slow
+def test_chat_tools_refuse_a_reward_model_in_one_sentence(runs):
+    from core.errors import StudioError
+    from evaluation.evaluate import resolve_model
+    from hub.merge import check_mergeable
+
+    run, _ = runs
+    for attempt in (lambda: resolve_model(str(run)), lambda: resolve_model(str(run / "adapter"))):
+        with pytest.raises(StudioError, match="is a reward model: it scores replies") as caught:
+            attempt()
+        assert "python -m evaluation score" in str(caught.value) and str(caught.value).count(". ") == 0
+    with pytest.raises(StudioError, match="reward model"):
+        check_mergeable({"method": "reward", "peft": {"type": "lora"}, "model": {}})

@@ -268,3 +268,15 @@ def parameter_counts(model) -> dict:
         "total_params": total,
         "trainable_percent": round(100.0 * trainable / total, 4) if total else 0.0,
     }
+
+
+SCORER_SENTENCE = (
+    "{what} is a reward model: it scores replies, it does not write them; score with "
+    "python -m evaluation score RUN --data FILE."
+)
+
+
+def refuse_scorer(adapter_config: dict, what: str) -> None:
+    """One sentence when a chat tool is handed a reward model's adapter (PEFT task SEQ_CLS)."""
+    if str(adapter_config.get("task_type", "")).upper() == "SEQ_CLS":
+        raise ModelError(SCORER_SENTENCE.format(what=what))

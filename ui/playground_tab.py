@@ -10,7 +10,7 @@ from core.errors import StudioError
 from core.runfolder import RunFolder, read_json
 from jobs import access
 from jobs.api import JobError
-from trainers.models import resolve_model_path
+from trainers.models import refuse_scorer, resolve_model_path
 from ui import api_names
 from ui.context import AppContext
 from ui.handlers import handler
@@ -30,7 +30,9 @@ def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[st
         adapter = RunFolder(run.run_dir).adapter()
         if adapter is None or not (adapter / "adapter_config.json").is_file():
             raise StudioError(f"Run {choice} has no adapter yet: it appears when the run succeeds.")
-        base = read_json(adapter / "adapter_config.json").get("base_model_name_or_path")
+        adapter_config = read_json(adapter / "adapter_config.json")
+        refuse_scorer(adapter_config, f"Run {choice}")
+        base = adapter_config.get("base_model_name_or_path")
         if not base:
             raise StudioError(f"Run {choice}'s adapter does not name its base model (adapter_config.json).")
     else:
@@ -38,9 +40,11 @@ def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[st
         from peft import PeftConfig
 
         try:
-            base, adapter = PeftConfig.from_pretrained(choice).base_model_name_or_path, choice
+            peft_config = PeftConfig.from_pretrained(choice)
         except Exception as exc:  # noqa: BLE001
             raise StudioError(f"{choice!r} is neither one of your runs nor a loadable adapter on the Hub.") from exc
+        refuse_scorer({"task_type": peft_config.task_type}, repr(choice))
+        base, adapter = peft_config.base_model_name_or_path, choice
     access.check_path(base, owner, ctx.home, ctx.queue.store)  # an adapter may name any local base
     return base, str(adapter)
 
