@@ -16,14 +16,16 @@ overlap are "no clear difference" and never ranked (evaluation/verdict.py).  The
 
 from __future__ import annotations
 
+import logging
 import time
 from itertools import combinations
 
-from core.errors import ConfigError
+from core.errors import ConfigError, user_message
 from evaluation import stats
 from evaluation.judges import verifiable
 from evaluation.verdict import verdict
 
+log = logging.getLogger(__name__)
 KEYS = {"primary", "verifiable", "reward_model", "llm", "forgetting"}
 RESULT_NAMES = {"verifiable": "verifiable", "reward_model": "reward_model", "llm": "llm_pairwise"}
 BASELINES = ("base", "prompting")
@@ -120,21 +122,33 @@ def _forgetting(settings: dict, base_path: str, adapters: dict) -> dict:
     from evaluation.forgetting import forgetting_check
 
     trained = {arm: path for arm, path in adapters.items() if path}
-    checked = forgetting_check(base_path, trained, **settings)
-    return {"settings": settings, **checked, "deltas": deltas(checked)}
+    checked = forgetting_check(base_path, {"base": None, **trained}, **settings)
+    per_arm = {arm: entry.get("wall_time_s") for arm, entry in checked.get("arms", {}).items()}
+    scores = {
+        arm: {task: t.get("value") for task, t in entry.get("tasks", {}).items()}
+        for arm, entry in checked.get("arms", {}).items()
+    }
+    return {
+        "settings": {**settings, **(checked.get("settings") or {})},
+        "tasks": checked.get("tasks"),
+        "scores": scores,
+        "wall_time_s": per_arm,
+        "deltas": deltas(checked),
+    }
 
 
 def deltas(checked: dict) -> dict:
-    """{arm: {task: Interval of after - before}} from forgetting_check's per-item lists (paired by item)."""
-    items = checked.get("items") or {}
-    base = items.get("base") or {}
+    """{arm: {task: Interval of after - before}} from forgetting_check's per-item 0/1 lists (aligned by doc id,
+    so the bootstrap is paired)."""
+    arms = checked.get("arms") or {}
+    base = {task: t.get("correct") or [] for task, t in (arms.get("base") or {}).get("tasks", {}).items()}
     out: dict[str, dict] = {}
-    for arm, tasks in items.items():
+    for arm, entry in arms.items():
         if arm == "base":
             continue
         out[arm] = {
-            task: stats.delta(base.get(task, []), values, label=f"{task} (after - before)")
-            for task, values in tasks.items()
+            task: stats.delta(base[task], t.get("correct") or [], label=f"{task} (after - before)")
+            for task, t in entry.get("tasks", {}).items()
             if base.get(task)
         }
     return out
@@ -167,8 +181,14 @@ def run(
         if name not in cfg:
             continue
         started = time.perf_counter()
-        section = judge(cfg[name])
-        out["seconds"][name] = round(time.perf_counter() - started, 2)
+        try:
+            section = judge(cfg[name])
+        except Exception as exc:  # noqa: BLE001 - a judge that fails is reported, the report still comes out
+            out[name] = {"error": user_message(exc)}
+            log.warning("judge %s failed: %s", name, out[name]["error"])
+            continue
+        finally:
+            out["seconds"][name] = round(time.perf_counter() - started, 2)
         if section is None:
             out[name] = {"skipped": "the held-out rows carry no reference answer"}
             continue
@@ -177,6 +197,10 @@ def run(
         out[name] = _plain(section)
     primary = RESULT_NAMES.get(cfg.get("primary") or "")
     forgetting = (out.get("forgetting") or {}).get("deltas")
+    fallback = None
+    if primary not in results:  # the primary judge failed or had nothing to judge: the next one decides, said so
+        fallback = next((n for n in ("llm_pairwise", "reward_model", "verifiable") if n in results), None)
+        primary, fallback = fallback, primary
     if primary and primary in results:
         name = _relabel(labels or {})
         judged = {name(k): v for k, v in results[primary].items()}
@@ -187,6 +211,11 @@ def run(
             {name(k): v for k, v in (_intervals(forgetting) or {}).items()} or None,
             baselines=tuple(name(b) for b in BASELINES),
         )
+        if fallback:
+            out["verdict"]["sentence"] = (
+                f"(The {fallback.replace('_', ' ')} judge gave no results, so the {primary.replace('_', ' ')} judge "
+                f"decides.) {out['verdict']['sentence']}"
+            )
     else:
         out["verdict"] = {
             "ship": None,

@@ -255,6 +255,9 @@ def _judge_lines(data: dict, labels: dict) -> list[str]:
     judges = data.get("judges") or {}
     lines: list[str] = []
     seconds = judges.get("seconds") or {}
+    for name in ("verifiable", "reward_model", "llm", "forgetting"):
+        if (judges.get(name) or {}).get("error"):
+            lines += [f"- The {name.replace('_', ' ')} judge failed: {judges[name]['error']}", ""]
     for name, title in (("verifiable", "Verifiable answers"), ("reward_model", "Reward-model judge")):
         section = judges.get(name)
         if not section or "results" not in section:

@@ -41,7 +41,8 @@ from jobs.store import FINAL, new_run_id
 from trainers import config as config_mod
 from trainers import methods
 
-ARM_LABELS = methods.arms()  # {arm: label}: every method that can be an arm, then the chains (SFT→DPO)
+# {arm: label}: the prompting arm (trains nothing), every method that can be an arm, then the chains (SFT→DPO)
+ARM_LABELS = {"prompting": compare.UNTRAINED["prompting"], **methods.arms()}
 ARM_ORDER = tuple(ARM_LABELS)
 DATA_SECTIONS = ("data", "sft_data", "preference_data")
 IMAGE_LINE = re.compile(r"!\[([^\]]*)\]\(([^)\s]+)\)")
@@ -111,16 +112,15 @@ def start(ctx, raw: dict, owner: str, token: str | None) -> dict:
             header + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8"
         )
         run_dirs: dict[str, str] = {}
-        for arm in ARM_ORDER:
-            if arm not in runs:
-                continue
+        for arm in runs:  # plan order: methods, then chains, then the reward-model judge when it is trained here
             mapping = dict(runs[arm])
             if mapping.get("init_from") in run_dirs:  # a chain's later stage starts from its earlier arm
                 mapping["init_from"] = run_dirs[mapping["init_from"]]
             run_ids[arm] = ctx.queue.submit(mapping, owner=owner, token=token, name=f"compare-{comparison_id}-{arm}")
             run_dirs[arm] = ctx.queue.get(run_ids[arm], owner).run_dir
         write_json_atomic(folder / "arms.json", run_dirs)
-        title = f"{', '.join(ARM_LABELS[a] for a in cfg['arms']) or 'existing runs'} on {cfg['model']['name_or_path']}"
+        names = ", ".join(ARM_LABELS.get(a, compare.UNTRAINED.get(a, a)) for a in cfg["arms"])
+        title = f"{names or 'existing runs'} on {cfg['model']['name_or_path']}"
         write_meta(folder, owner, run_ids, existing_ids, title)  # last: the comparison is listed once complete
     except Exception:
         for run_id in run_ids.values():

@@ -89,7 +89,14 @@ def comparison(tmp_path_factory, demo_model_dir):
 def test_demo_comparison_shows_what_the_methods_are_known_to_do(comparison):
     out, report, printed = comparison
     base, arms = report["base"]["metrics"], report["arms"]
-    assert {a: e["status"] for a, e in arms.items()} == {"sft": "succeeded", "dpo": "succeeded", "sft_dpo": "succeeded"}
+    assert {a: e["status"] for a, e in arms.items()} == {
+        "prompting": "succeeded",
+        "sft": "succeeded",
+        "dpo": "succeeded",
+        "sft_dpo": "succeeded",
+    }
+    prompting = arms.pop("prompting")  # trains nothing: the base with a system prompt and examples
+    assert prompting["untrained"] and len(prompting["context"]) >= 6 and prompting["cost"]["trainable_params"] == 0
     assert arms["sft"]["metrics"]["nll"] < base["nll"] - 2  # SFT lowers held-out NLL against the base
     assert arms["dpo"]["metrics"]["preference_accuracy"] >= base["preference_accuracy"] + 0.5  # DPO raises it
     assert arms["sft_dpo"]["metrics"]["preference_accuracy"] > arms["sft"]["metrics"]["preference_accuracy"]
@@ -110,6 +117,20 @@ def test_demo_comparison_shows_what_the_methods_are_known_to_do(comparison):
     md = (out / "report.md").read_text()
     assert printed.strip() == md.strip()
     assert "| SFT→DPO | succeeded |" in md and "![Loss curves](loss_curves.png)" in md
+
+    # The judges: every arm's replies to the same held-out prompts, each rate with n and a 95 % interval
+    judges, verdict = report["judges"], report["verdict"]
+    n = report["settings"]["evaluation"]["generations"]
+    correct = judges["verifiable"]["results"]
+    assert all(correct[a]["n"] == n for a in ("base", "prompting", "sft", "dpo", "sft_dpo"))
+    assert correct["sft"]["value"] > correct["base"]["value"] and correct["sft"]["low"] > correct["base"]["high"]
+    assert judges["reward_model"]["settings"]["model"].endswith("runs/reward")  # trained on the demo pairs
+    assert judges["reward_model"]["vs_base"]["sft_dpo"]["value"] > 0.5
+    deltas = judges["forgetting"]["deltas"]
+    assert set(deltas) == {"sft", "dpo", "sft_dpo"} and all("demo_general" in d for d in deltas.values())
+    assert set(judges["seconds"]) == {"verifiable", "reward_model", "forgetting"}
+    assert verdict["primary"] == "verifiable" and verdict["ship"] and md.startswith("# ")
+    assert f"**Verdict (verifiable judge): {verdict['sentence']}**" in md
     assert "## Greedy generations on held-out prompts" in md
     for image in ("loss_curves.png", "metrics.png"):
         assert (out / image).read_bytes()[:4] == b"\x89PNG"

@@ -15,7 +15,7 @@ import gradio as gr
 import yaml
 
 from core.errors import StudioError
-from data.formats import INSTRUCTION, PREFERENCE
+from data.formats import INSTRUCTION, PREFERENCE, PROMPTS, UNPAIRED
 from jobs import comparisons
 from jobs.comparisons import (
     ARM_LABELS,
@@ -66,6 +66,13 @@ class CompareForm:
     learning_rates: dict  # {method name: learning rate}, one per method of the table
     max_length: int
     existing: str = ""  # run ids of yours, comma-separated
+    feedback_source: str = ""  # KTO arms' feedback data
+    prompt_source: str = ""  # GRPO arms' prompts
+    primary_judge: str = "verifiable"  # the judge the verdict follows
+    reward_judge: str = ""  # "train" (on the preference data), a reward run folder or Hub id; "" = off
+    llm_judge: str = ""  # the pairwise LLM judge's model id; "" = off
+    llm_backend: str = "inference"  # inference (Inference Providers, your token) | local (this Space's GPU)
+    forgetting_tasks: str = ""  # lm-eval task names, comma-separated; "" = off
 
     @classmethod
     def from_inputs(cls, form: dict, values: dict) -> CompareForm:
@@ -80,7 +87,8 @@ class CompareForm:
         sources = (str(DEMO_SFT), str(DEMO_DPO)) if demo else ("trl-lib/Capybara", "trl-lib/ultrafeedback_binarized")
         rates = {name: DEMO_LR.get(name, default_lr(name)) if demo else default_lr(name) for _, name in METHOD_CHOICES}
         steps, rank, length = (200, 64, 128) if demo else (0, 16, 1024)
-        return cls(model, *sources, False, list(ARM_ORDER), rank, steps, rates, length, "")
+        arms = ["prompting", "sft", "dpo", "sft_dpo"]
+        return cls(model, *sources, False, arms, rank, steps, rates, length, "", reward_judge="train" if demo else "")
 
     def to_yaml(self) -> str:
         """The form as a comparison config (the format of templates/recipes/demo-compare.yaml)."""
@@ -121,7 +129,28 @@ class CompareForm:
         ids = [x.strip() for x in (self.existing or "").replace("\n", ",").split(",") if x.strip()]
         if ids:
             cfg["existing"] = {run_id: run_id for run_id in ids}
+        for key, source in (("feedback_data", self.feedback_source), ("prompt_data", self.prompt_source)):
+            if (source or "").strip():
+                cfg[key] = data(source)
+        cfg["judges"] = self.judges()
         return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+
+    def judges(self) -> dict:
+        """The `judges:` section (evaluation/judging.py): verifiable always; the others when filled in."""
+        out: dict = {"verifiable": {"mode": "normalised"}}
+        reward = (self.reward_judge or "").strip()
+        if reward:
+            out["reward_model"] = {"train": True} if reward == "train" else {"model": reward}
+        if (self.llm_judge or "").strip():
+            out["llm"] = {"model": self.llm_judge.strip(), "backend": self.llm_backend or "inference"}
+        tasks = [t.strip() for t in (self.forgetting_tasks or "").split(",") if t.strip()]
+        if tasks:
+            out["forgetting"] = {"tasks": tasks}
+        primary = {"verifiable": "verifiable", "reward model": "reward_model", "LLM judge": "llm"}.get(
+            self.primary_judge, self.primary_judge
+        )
+        out["primary"] = primary if primary in out else "verifiable"
+        return out
 
 
 def parse_yaml(text: str) -> dict:
@@ -251,7 +280,30 @@ def build(ctx: AppContext, demo_default: bool):
                 for label, name in METHOD_CHOICES
             }
             max_length = gr.Slider(64, 8192, value=first.max_length, step=64, label="Max length")
+        with gr.Row():
+            feedback_data = gr.Textbox(first.feedback_source, label=f"Feedback dataset ({trained_on(UNPAIRED)} arms)")
+            prompt_data = gr.Textbox(first.prompt_source, label=f"Prompts ({trained_on(PROMPTS)} arms)")
+        with gr.Accordion("Judges: which arm answers better (the verdict follows the primary one)", open=False):
+            with gr.Row():
+                primary_judge = gr.Dropdown(
+                    ["verifiable", "reward_model", "llm"], value=first.primary_judge, label="Primary judge"
+                )
+                reward_judge = gr.Textbox(
+                    first.reward_judge,
+                    label="Reward-model judge: 'train' (on the preference data), a reward run folder or Hub id",
+                )
+            with gr.Row():
+                llm_judge = gr.Textbox("", label="LLM judge model (Hub id; empty = off)")
+                llm_backend = gr.Dropdown(
+                    ["inference", "local"],
+                    value="inference",
+                    label="LLM judge runs on (inference: Inference Providers with your token; local: this Space)",
+                )
+                forgetting = gr.Textbox("", label="Forgetting check: lm-eval tasks, comma-separated (empty = off)")
         form = {"model": model, "sft_source": sft_data, "pref_source": pref_data, "one_dataset": one_dataset}
+        form |= {"feedback_source": feedback_data, "prompt_source": prompt_data, "primary_judge": primary_judge}
+        form |= {"reward_judge": reward_judge, "llm_judge": llm_judge, "llm_backend": llm_backend}
+        form["forgetting_tasks"] = forgetting
         form |= {"arms": arms, "rank": rank, "steps": steps, "learning_rates": rates, "max_length": max_length}
         form["existing"] = existing
         inputs = {c for name, c in form.items() if name != "learning_rates"} | set(rates.values())
@@ -297,7 +349,7 @@ def build(ctx: AppContext, demo_default: bool):
         @handler("start comparisons", launch=True)
         def start_clicked(user, text):
             started = start_comparison(ctx, text, user.owner, user.token, user.profile)
-            runs = ", ".join(f"{ARM_LABELS[a]} {i}" for a, i in started["runs"].items())
+            runs = ", ".join(f"{ARM_LABELS.get(a, a)} {i}" for a, i in started["runs"].items())
             choices = list_comparisons(ctx, user.owner)
             return (
                 f"Comparison {started['comparison_id']} queued: {runs or 'no new runs'} (also on the Runs tab).",
