@@ -203,7 +203,9 @@ def arm_states(ctx, folder: Path, meta: dict, owner: str) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for arm, run_dir in arms.items():
         label = ARM_LABELS.get(arm, arm)
-        chains = [c for c in chosen if c in ARM_LABELS and arm in methods.stages(c)[:-1]]
+        chains = [c for c in chosen if c in methods.arms() and arm in methods.stages(c)[:-1]]
+        if arm == "reward" and arm not in chosen:
+            label = "Reward model (the reward-model judge)"
         if chosen and arm not in chosen and chains:
             label += f" (first stage of {ARM_LABELS[chains[0]]})"
         if arm in run_ids:

@@ -40,12 +40,12 @@ def form(arms, one_dataset=False, existing=""):
 def test_start_queues_every_arm_on_the_same_base_peft_and_seed(ctx):
     started = compare_tab.start_comparison(ctx, DEMO, "local", None)
     runs = started["runs"]
-    assert list(runs) == ["sft", "dpo", "sft_dpo"]
+    assert list(runs) == ["sft", "dpo", "sft_dpo", "reward"]  # the demo's reward-model judge is trained here too
     queued = {run.id: run for run in ctx.queue.list("local")}
     assert set(queued) == set(runs.values()) and all(run.status == "queued" for run in queued.values())
-    assert [queued[runs[arm]].seq for arm in ("sft", "dpo", "sft_dpo")] == sorted(r.seq for r in queued.values())
+    assert [queued[runs[arm]].seq for arm in runs] == sorted(r.seq for r in queued.values())
     configs = {arm: run_config(ctx, run_id) for arm, run_id in runs.items()}
-    assert [c["method"] for c in configs.values()] == ["sft", "dpo", "dpo"]
+    assert [c["method"] for c in configs.values()] == ["sft", "dpo", "dpo", "reward"]
     for key in ("model", "peft"):
         assert configs["sft"][key] == configs["dpo"][key] == configs["sft_dpo"][key]
     assert {c["training"]["seed"] for c in configs.values()} == {c["data"]["seed"] for c in configs.values()} == {42}
@@ -57,10 +57,11 @@ def test_start_queues_every_arm_on_the_same_base_peft_and_seed(ctx):
     assert json.loads((folder / "arms.json").read_text()) == {arm: queued[i].run_dir for arm, i in runs.items()}
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["owner"] == "local" and meta["run_ids"] == runs
-    assert compare.validate(yaml.safe_load((folder / "comparison.yaml").read_text()))["arms"] == list(runs)
+    arms = compare.validate(yaml.safe_load((folder / "comparison.yaml").read_text()))["arms"]
+    assert arms == ["prompting", "sft", "dpo", "sft_dpo"]  # prompting trains nothing: it is scored, not queued
 
     status = compare_tab.comparison_status(ctx, started["comparison_id"], "local")
-    assert [a["status"] for a in status["arms"].values()] == ["queued"] * 3
+    assert [a["status"] for a in status["arms"].values()] == ["queued"] * 4
     assert status["report"] == "waiting" and not (folder / "report.started").exists()  # not before the arms end
     assert compare_tab.list_comparisons(ctx, "local")[0][1] == started["comparison_id"]
 
@@ -86,11 +87,11 @@ def test_a_subset_of_arms_and_existing_runs(ctx):
         ("model: [", "not valid YAML at line 1"),
         ("", "is empty"),
         ("- a list", "is a mapping"),
-        (DEMO.replace("arms: [sft, dpo, sft_dpo]", "arms: [sft, ppo]"), "Unknown arms"),
+        (DEMO.replace("arms: [prompting, sft, dpo, sft_dpo]", "arms: [sft, ppo]"), "Unknown arms"),
         (DEMO.replace("model: {name_or_path: demo-tiny}", ""), "needs model"),
         (DEMO + "\nbogus: 1\n", "Unknown comparison keys"),
         (DEMO.replace("learning_rate: 5.0e-3", "learning_rate: -1"), "must be greater than 0"),
-        (DEMO.replace("arms: [sft, dpo, sft_dpo]", "arms: []"), "at least one arm"),
+        (DEMO.replace("arms: [prompting, sft, dpo, sft_dpo]", "arms: []"), "at least one arm"),
         (DEMO + "\nexisting: {old: nope-123}\n", "not one of your runs"),
     ],
 )
