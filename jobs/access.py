@@ -10,7 +10,8 @@ upload -- must resolve (symlinks and `..` followed) inside one of:
 
 A Hub id (`name` or `org/name` that is not an existing local path) is always allowed.  Off a Space (one user)
 paths stay free.  `model.trust_remote_code` (anywhere in a config) is refused on a shared Space unless the Space
-owner sets STUDIO_ALLOW_REMOTE_CODE=1.
+owner sets STUDIO_ALLOW_REMOTE_CODE=1.  A GRPO `python` reward (a user's own function) is refused on a shared Space;
+a `reward_model` reward's model is a path like any other.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ LOCAL_ONLY = "Local paths on a shared Space are limited to your uploads and runs
 REMOTE_CODE = (
     "trust_remote_code runs the model repo's own code on this shared Space, so it is off here: remove it, "
     "or ask the Space owner to set STUDIO_ALLOW_REMOTE_CODE=1."
+)
+PYTHON_REWARD = (
+    "A python reward runs your own code on this shared Space, so it is off here: use the stock rewards "
+    "(accuracy, regex, think_format, reward_model, ...), or train from the command line."
 )
 NO_OWNER = "Sign in with Hugging Face (button at the top) to use your runs; nothing is shown or changed without it."
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?")
@@ -182,12 +187,24 @@ def check_config(config, owner: str | None, home: str | Path, store, _depth: int
             check_path(data, owner, home, store)
         for value in _training_paths(doc.get("training")):
             check_path(value, owner, home, store)
+        _check_rewards(doc.get("rewards"), owner, home, store)
         init_from = doc.get("init_from")
         if init_from in (None, "", "previous"):
             continue
         check_path(init_from, owner, home, store)
         if isinstance(init_from, str) and init_from.endswith((".yaml", ".yml")) and not is_hub_id(init_from):
             check_recipe(init_from, owner, home, store, _depth + 1)
+
+
+def _check_rewards(rewards, owner: str, home: str | Path, store) -> None:
+    """GRPO's rewards: no python reward (the user's own code); a reward model's path follows the path rules."""
+    for entry in rewards if isinstance(rewards, list) else []:
+        if not isinstance(entry, dict):
+            continue  # the config validation says what is wrong with it
+        if entry.get("name") == "python":
+            raise AccessError(PYTHON_REWARD)
+        if entry.get("name") == "reward_model":
+            check_path(entry.get("model"), owner, home, store)
 
 
 def check_recipe(path: str, owner: str, home: str | Path, store, _depth: int = 1) -> None:
