@@ -319,6 +319,11 @@ def alpaca(row, options):
 def pair(row, options):
     prompt_col = first_present(row, PROMPT_ALIASES)
     reply_col = first_present(row, RESPONSE_ALIASES)
+    if isinstance(maybe_json(row[prompt_col]), list):  # a prompt given as messages (e.g. prompt + solution rows)
+        turns, p_err = _as_messages(row[prompt_col], "user")
+        reply, r_err = _content(row[reply_col])
+        problem = (p_err and f"'{prompt_col}' {p_err}") or (r_err and f"'{reply_col}' {r_err}")
+        return _result([*turns, {"role": "assistant", "content": reply}], problem, options)
     prompt, p_err = _content(row[prompt_col])
     if row.get("context"):  # dolly-style extra context
         prompt = f"{prompt}\n\n{row['context']}"

@@ -82,6 +82,7 @@ SLOW = {
     "test_data_formats.py::test_fixture_is_detected_converted_and_trains",
     "test_preference_methods.py::test_kto_separates_held_out_desirable_from_undesirable_replies",
     "test_forgetting.py",
+    "test_grpo.py::test_grpo_raises_the_held_out_reward_of_the_demo_model",
     "test_llm_judge.py::test_the_local_backend_runs_the_demo_model_offline",
     "test_preference_methods.py::test_reference_free_methods_raise_held_out_preference_accuracy",
     "test_realworld_data.py::test_a_dpo_run_reports_the_rows_it_trained_and_a_held_out_loss",

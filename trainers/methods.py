@@ -230,7 +230,7 @@ METHODS: dict[str, Method] = {
             },
             sequences_per_row=4,  # num_generations completions per prompt
             sequences_option="num_generations",
-            charted=("reward", "reward_std", "completions/mean_length", "kl"),
+            charted=("reward", "reward_std", "completions/mean_length", "entropy"),  # kl only when beta > 0
             card_tags=("grpo",),
             card_line="GRPO (online RL from rewards on generated replies)",
             compare_data="prompt_data",

@@ -109,6 +109,12 @@ def _absolute_paths(cfg) -> None:
             setattr(obj, key, str(Path(value).expanduser().resolve()))
     if cfg.init_from and Path(cfg.init_from).expanduser().exists():
         cfg.init_from = str(Path(cfg.init_from).expanduser().resolve())
+    for entry in cfg.rewards:  # GRPO: a reward model's folder and a python reward's file
+        for key in ("model", "path"):
+            value = entry.get(key)
+            head = value.split(":", 1)[0] if key == "path" and isinstance(value, str) else value
+            if isinstance(head, str) and head and Path(head).expanduser().exists():
+                entry[key] = str(Path(head).expanduser().resolve()) + (value[len(head) :] if key == "path" else "")
 
 
 def run_dependency(config_path: Path) -> Path:
