@@ -329,6 +329,37 @@ def _template_findings(report: Report, ds, tokenizer, plan: tokens.Plan) -> bool
     return True
 
 
+def _balance(report: Report, labels: list[bool]) -> None:
+    """Feedback data: how many replies are desirable and undesirable.  KTO's paper (and TRL's KTOConfig docs) keep
+    desirable_weight * desirable / (undesirable_weight * undesirable) between 1 and 4/3; outside it, say which
+    weights bring it back."""
+    good, bad = sum(labels), len(labels) - sum(labels)
+    if not labels:
+        return
+    report.add(
+        "info",
+        "balance",
+        f"{good} desirable (label true) and {bad} undesirable (label false) replies ({good / len(labels):.0%} desirable).",
+    )
+    if not good or not bad:
+        report.add(
+            "warning",
+            "one_sided",
+            f"Every reply is labelled {'true' if good else 'false'}: KTO learns from both kinds; add replies labelled "
+            f"{'false' if good else 'true'}.",
+        )
+        return
+    ratio = good / bad
+    if not 1.0 <= ratio <= 4 / 3:
+        weight = round(bad / good * 1.15, 2)  # desirable_weight that puts the ratio inside [1, 4/3]
+        report.add(
+            "warning",
+            "imbalanced",
+            f"Desirable to undesirable is {ratio:.2f}:1; KTO works best between 1 and 4/3 (desirable_weight x desirable"
+            f" / undesirable_weight x undesirable): set training.desirable_weight: {weight} (undesirable_weight 1).",
+        )
+
+
 def _media_only(bad: list[tuple[int, str]], rows: int) -> bool:
     marker = cv.MEDIA_REFUSAL.split("{what}")[1]
     return len(bad) == rows and all(marker in e for _, e in bad)
@@ -429,6 +460,8 @@ def examine(
                 f"{len(dups)} rows are {kind}duplicates of earlier rows ({action}).",
                 [{"row": r, "same_as": s} for r, s in dups],
             )
+    if "label" in ds.column_names and not chosen:
+        _balance(report, [lab for i, lab in zip(indices, ds["label"], strict=True) if i not in bad_rows])
     placeholders = [i for i, p in zip(indices, ds["__placeholder"], strict=True) if p and i not in bad_rows]
     if placeholders:
         report.add(

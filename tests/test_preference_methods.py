@@ -69,3 +69,17 @@ def test_reference_free_methods_raise_held_out_preference_accuracy(tmp_path, dem
     # ORPO 0.00 -> 0.70 (margin -37.0 -> -0.5 nats), SimPO 0.00 -> 0.90 (margin -37.0 -> +6.5 nats)
     assert before["preference_accuracy"] == 0.0 and after["preference_accuracy"] >= 0.5, (before, after)
     assert after["logprob_margin"] - before["logprob_margin"] > 20
+
+
+def test_the_doctor_shows_the_desirable_balance_and_the_weights_that_fix_it(tmp_path):
+    rows = _rows("kto_train.jsonl")
+    section = DataSection(source=str(DEMO / "kto_train.jsonl"), eval_size=0)
+    _, report, _ = doctor.examine(sources.load(section.source), methods.get("kto").task, section)
+    balance = next(f for f in report.findings if f.code == "balance")
+    assert "80 desirable (label true) and 80 undesirable" in balance.message
+    skewed = [r for r in rows if r["label"]] + [r for r in rows if not r["label"]][:20]  # 80 good, 20 bad
+    path = tmp_path / "skewed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in skewed))
+    _, report, _ = doctor.examine(sources.load(str(path)), methods.get("kto").task, DataSection(source=str(path)))
+    warning = next(f for f in report.findings if f.code == "imbalanced")
+    assert "4.00:1" in warning.message and "training.desirable_weight: 0.29" in warning.message
