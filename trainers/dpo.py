@@ -12,16 +12,8 @@ def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
 
 
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, **_):
-    from trl import DPOConfig, DPOTrainer
+    from trainers import methods
 
-    trainer = DPOTrainer(
-        model=model,
-        ref_model=None,  # PEFT: a frozen copy of the starting adapter (or the base with adapters off)
-        args=DPOConfig(**training),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    # no ref_model: with PEFT the reference is a frozen copy of the starting adapter (or the base, adapters off)
+    trainer = methods.get("dpo").make_trainer(model, tokenizer, training, train_ds, eval_ds, peft_config, callbacks)
     return trainer, {"loss_mask": "completion_only"}

@@ -32,7 +32,7 @@ def vllm_default() -> bool:
 
 
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, rewards=(), **_):
-    from trl import GRPOConfig, GRPOTrainer
+    from trainers import methods
 
     if not tokenizer.chat_template:
         tokenizer.chat_template = CHAT_TEMPLATE.read_text(encoding="utf-8")
@@ -53,14 +53,7 @@ def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_co
         ", ".join(f"{f.__name__} x{w:g}" for f, w in zip(funcs, args["reward_weights"], strict=False)),
         "vLLM" if args["use_vllm"] else "transformers",
     )
-    trainer = GRPOTrainer(
-        model=model,
-        reward_funcs=funcs,
-        args=GRPOConfig(**args),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
+    trainer = methods.get("grpo").make_trainer(
+        model, tokenizer, args, train_ds, eval_ds, peft_config, callbacks, reward_funcs=funcs
     )
     return trainer, {"loss_mask": "completion_only"}

@@ -13,16 +13,7 @@ def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
 
 
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, **_):
-    from trl import KTOConfig, KTOTrainer
+    from trainers import methods
 
-    trainer = KTOTrainer(
-        model=model,
-        ref_model=None,
-        args=KTOConfig(**training),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    trainer = methods.get("kto").make_trainer(model, tokenizer, training, train_ds, eval_ds, peft_config, callbacks)
     return trainer, {"loss_mask": "completion_only"}

@@ -80,6 +80,20 @@ class Method:
     def trainer_cls(self):
         return _load(self.trainer_class)
 
+    def make_trainer(self, model, tokenizer, training: dict, train_ds, eval_ds, peft_config, callbacks, **extra):
+        """The method's TRL trainer with its TRL config built from `training` (extra: trainer-only arguments such as
+        GRPO's reward_funcs); every builder module makes its trainer through here."""
+        return self.trainer_cls()(
+            model=model,
+            args=self.config_cls()(**training),
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
+            peft_config=peft_config,
+            callbacks=callbacks,
+            **extra,
+        )
+
     def build_module(self):
         return importlib.import_module(self.builder)
 

@@ -26,14 +26,5 @@ def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_co
     log.warning(
         "%s runs TRL's %s, which TRL ships as experimental (trl.experimental).", entry.label, entry.trainer_name
     )
-    config_cls, trainer_cls = entry.config_cls(), entry.trainer_cls()
-    trainer = trainer_cls(
-        model=model,
-        args=config_cls(**training),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    trainer = entry.make_trainer(model, tokenizer, training, train_ds, eval_ds, peft_config, callbacks)
     return trainer, {"loss_mask": "completion_only"}
