@@ -25,7 +25,7 @@ from core.secrets import find_in
 from trainers import methods
 
 METHODS = tuple(methods.names())  # the method table (trainers/methods.py) is the one place a method exists
-TRL_CONFIGS = "/".join(m.config_name for m in methods.METHODS.values())  # SFTConfig/DPOConfig
+TRL_CONFIGS = "/".join(dict.fromkeys(m.config_name for m in methods.METHODS.values()))  # SFTConfig/DPOConfig/...
 
 
 @dataclass
