@@ -72,7 +72,7 @@ def charted_keys() -> dict[str, str]:
     """{metrics.jsonl key: series name} of every method's charted metrics (the method table's `charted`)."""
     keys: dict[str, str] = {}
     for _, name in methods.choices():
-        for key in methods.get(name).charted:
+        for key in methods.get(name).charts:
             keys.setdefault(key, key.split("/")[-1])
     return keys
 
@@ -86,7 +86,7 @@ def curves(queue, run_id: str, owner: str | None) -> dict[str, list[tuple]]:
     loss += [(m["step"], m["eval_loss"], "held-out") for m in metrics if m.get("eval_loss") is not None]
     lr = [(m["step"], m["learning_rate"], "learning rate") for m in metrics if "learning_rate" in m]
     name = run_config(run.run_dir).get("method")
-    keys = methods.get(name).charted if name in methods.names() else ()
+    keys = methods.get(name).charts if name in methods.names() else ()
     series = charted_keys()
     charted = [(m["step"], m[k], series[k]) for m in metrics for k in keys if m.get(k) is not None]
     return {"loss": loss, "learning_rate": lr, "method": charted}

@@ -29,6 +29,7 @@ class Method:
     reference_forward: bool = False  # estimate: a frozen reference model's forward pass per step
     packs: bool = False  # SFT-style packing applies
     charted: tuple[str, ...] = ()  # metrics.jsonl keys worth a chart beyond loss / learning rate
+    charted_if_logged: tuple[str, ...] = ()  # charted when the run logs them (GRPO's kl: only with beta > 0)
     card_tags: tuple[str, ...] = ()  # Hub model-card tags
     card_line: str = ""  # the model card's one-line description of the training
     experimental: bool = False  # TRL ships it under trl.experimental
@@ -41,6 +42,11 @@ class Method:
     peft_task: str = "CAUSAL_LM"  # PEFT task type of its adapter
     output: str = "adapter"  # what a run leaves: "adapter" (a policy) or "reward_model" (a scorer)
     note: str = ""  # one line the method picker shows (e.g. "experimental in TRL")
+
+    @property
+    def charts(self) -> tuple[str, ...]:
+        """Every key the Runs tab charts for this method."""
+        return self.charted + self.charted_if_logged
 
     @property
     def config_name(self) -> str:
@@ -244,7 +250,8 @@ METHODS: dict[str, Method] = {
             },
             sequences_per_row=4,  # num_generations completions per prompt
             sequences_option="num_generations",
-            charted=("reward", "reward_std", "completions/mean_length", "entropy"),  # kl only when beta > 0
+            charted=("reward", "reward_std", "completions/mean_length", "entropy"),
+            charted_if_logged=("kl",),  # TRL logs it only with beta > 0 (a KL penalty against the reference)
             card_tags=("grpo",),
             card_line="GRPO (online RL from rewards on generated replies)",
             compare_data="prompt_data",

@@ -50,7 +50,7 @@ def curves(ctx: AppContext, run_id: str, owner: str) -> tuple[pd.DataFrame, pd.D
 
 def charted_title() -> str:
     """The third chart's title: the methods whose metrics it shows (trainers.methods `charted`)."""
-    labels = [label for label, name in methods.choices() if methods.get(name).charted]
+    labels = [label for label, name in methods.choices() if methods.get(name).charts]
     return " / ".join(labels) + " metrics" if labels else "Method metrics"
 
 
