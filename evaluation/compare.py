@@ -25,13 +25,14 @@ from evaluation.evaluate import evaluate, load_rows
 from evaluation.judges.verifiable import references_of
 from evaluation.metrics import heldout_prompts, split_row
 from trainers import config as config_mod
+from trainers import estimate as estimator
 from trainers import methods
 from trainers.config import ModelSection, read_yaml
 from trainers.models import resolve_and_load_tokenizer
 
 log = logging.getLogger(__name__)
 ARMS = methods.arms()  # {arm: label}: every method that can be an arm, then the chains (trainers/methods.py)
-EVAL_DEFAULTS = {"generations": 6, "max_new_tokens": 48, "beta": 0.1, "max_length": 512}
+EVAL_DEFAULTS = {"generations": 6, "max_new_tokens": 48, "beta": 0.1, "max_length": 512, "tier": None}
 DATA_KEYS = tuple(dict.fromkeys(m.compare_data for m in methods.METHODS.values()))  # sft_data, preference_data
 TRAINING_KEYS = tuple(f"{name}_training" for name in methods.names())  # sft_training, dpo_training
 KEYS = {"model", "peft", "data", *DATA_KEYS, "arms", "seed", "training", *TRAINING_KEYS, "existing", "evaluation"}
@@ -85,6 +86,12 @@ def validate(raw: dict) -> dict:
             raise ConfigError(f"The {method.label} arms need {method.compare_data} (or data) with a dataset of {kind}.")
     cfg.setdefault("seed", 42)
     cfg["evaluation"] = {**EVAL_DEFAULTS, **(cfg.get("evaluation") or {})}
+    tier = cfg["evaluation"]["tier"]
+    if tier is not None and tier not in {t["name"] for t in estimator.tiers()}:
+        names = ", ".join(t["name"] for t in estimator.tiers())
+        raise ConfigError(
+            f"evaluation.tier {tier!r} is not a Spaces tier: use one of {names} (for the cost in dollars)."
+        )
     for section in DATA_KEYS:  # local files: absolute, so arms run from anywhere
         data = cfg.get(section) or {}
         for key in ("source", "eval_source"):
@@ -309,6 +316,11 @@ def report(cfg: dict, runs: dict[str, Path], out_dir: Path) -> dict:
     )
     replies = {name: results[name]["generations"] for name in adapters if name in results}
     references = references_of(sft_rows[: len(prompts)]) if sft_rows else [None] * len(prompts)
+    price = next((t["usd_per_hour"] for t in estimator.tiers() if t["name"] == ev.get("tier")), None)
+    for entry in arms.values():
+        wall = arm_cost(entry)["wall_time_s"]
+        if price is not None and wall is not None:
+            entry["cost"]["dollars"] = round(wall / 3600 * price, 4)  # this arm's time at the tier's price
     costs = {name: arm_cost(entry) for name, entry in arms.items() if entry.get("status") == "succeeded"}
     costs["base"] = {"wall_time_s": 0.0, "trainable_params": 0}
     labels = {"base": "base", **{name: entry["label"] for name, entry in arms.items()}}

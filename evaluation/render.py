@@ -19,6 +19,7 @@ COLUMNS = [  # (header, where, key, format)
     ("reward margin", "metrics", "reward_margin", "{:+.3f}"),
     ("mean reply tokens", "metrics", "mean_reply_tokens", "{:.1f}"),
     ("wall s", "cost", "wall_time_s", "{:.0f}"),
+    ("$ on the tier", "cost", "dollars", "{:.4f}"),
     ("trainable params", "cost", "trainable_params", "{:,}"),
     ("peak MB", "cost", "peak_memory_mb", "{:,.0f}"),
     ("tokens seen", "cost", "tokens_seen", "{:,}"),
@@ -211,7 +212,7 @@ def markdown(data: dict) -> str:
             "the end token, and a reply of only whitespace is shown as what it is (⏎ line break, ␣ space, ⇥ tab).",
             "",
             "Marks after a reply: ✓/✗ the verifiable judge (reference answer matched or not), r= the reward model's "
-            "score.",
+            "score, and the LLM judge's verdict against the base.",
             "",
             "| prompt | base | " + " | ".join(e["label"] for _, e in done) + " |",
             "|---|---|" + "---|" * len(done),
@@ -328,6 +329,9 @@ def _reply_cell(data: dict, arm: str, reply: str, i: int) -> str:
     scores = ((judges.get("reward_model") or {}).get("per_prompt") or {}).get(arm)
     if scores and i < len(scores):
         marks.append(f"r={scores[i]:+.2f}")
+    records = ((judges.get("llm") or {}).get("records") or {}).get(f"{arm}|base")
+    if records and i < len(records):
+        marks.append({"a": "LLM: beats base", "b": "LLM: loses to base", "tie": "LLM: tie"}[records[i]["outcome"]])
     return _cell(reply) + (f" {' '.join(marks)}" if marks else "")
 
 

@@ -85,3 +85,19 @@ def test_judge_settings_are_checked_in_one_sentence():
     ):
         with pytest.raises(ConfigError, match=expected):
             judging.validate(raw)
+
+
+def test_the_cost_in_dollars_is_on_the_tier_named_and_a_wrong_tier_is_one_sentence():
+    from evaluation import compare
+
+    raw = {"model": {"name_or_path": "demo-tiny"}, "data": {"source": "x.jsonl"}, "arms": ["prompting"]}
+    assert compare.validate({**raw, "evaluation": {"tier": "a10g-small"}})["evaluation"]["tier"] == "a10g-small"
+    with pytest.raises(ConfigError, match="evaluation.tier 'nope' is not a Spaces tier"):
+        compare.validate({**raw, "evaluation": {"tier": "nope"}})
+    entry = {"cost": {"wall_time_s": 100.0, "wall_time_s_with_sft": 460.0, "trainable_params": 5, "dollars": 0.13}}
+    assert compare.arm_cost(entry) == {
+        "wall_time_s": 460.0,
+        "trainable_params": 5,
+        "peak_memory_mb": None,
+        "dollars": 0.13,
+    }

@@ -210,7 +210,8 @@ def _doctor_stats(source: str, split: str, model: str, method: str, rows: int | 
     return {"rows": rows or report.rows_kept, "tokens_per_row": mean, "source": "data doctor"}
 
 
-def _tiers() -> list[dict]:
+def tiers() -> list[dict]:
+    """The Spaces hardware tiers with their prices (templates/hardware)."""
     import yaml
 
     return yaml.safe_load(TIERS_FILE.read_text(encoding="utf-8"))["tiers"]
@@ -264,7 +265,7 @@ def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> d
         return out
     kind = "full" if cfg.peft.type == "none" else "qlora" if cfg.model.quantization != "none" else "lora"
     out["tiers"] = []
-    for tier in _tiers():
+    for tier in tiers():
         is_cpu = not tier["tflops"]
         peak = cpu["peak_memory_gb"] + BASELINE_GB if is_cpu else gpu["peak_memory_gb"]  # CPU: + the ~0.5 GB imports
         fpt = flops_per_token(counts, cfg, ckpt=rt["ckpt"] and not is_cpu)
