@@ -181,11 +181,12 @@ def arm_cost(entry: dict) -> dict:
     """What an arm cost: wall time (a chain's includes the stage it started from), trainable params, peak memory."""
     c = entry.get("cost") or {}
     wall = next((v for k, v in c.items() if k.startswith("wall_time_s_with_")), c.get("wall_time_s"))
-    return {
+    out = {
         "wall_time_s": wall,
         "trainable_params": c.get("trainable_params"),
         "peak_memory_mb": c.get("peak_memory_mb"),
     }
+    return {**out, **({"dollars": c["dollars"]} if c.get("dollars") is not None else {})}
 
 
 def hub_token() -> str | None:
