@@ -107,8 +107,9 @@ def demo_conversations():
                 yield row["messages"]
             if "prompt" in row:
                 yield row["prompt"]
-                for key in ("chosen", "rejected"):
-                    yield row["prompt"] + row[key]
+                for key in ("chosen", "rejected"):  # GRPO's prompt rows have no replies
+                    if key in row:
+                        yield row["prompt"] + row[key]
     yield [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
     yield [
         {"role": "system", "content": "Be brief."},
