@@ -233,6 +233,8 @@ def test_train_tab_shows_the_hf_jobs_command_and_offers_launch_profiles_only_wit
     two_docs = train_tab.fields_to_yaml("SFT→DPO", "demo-tiny", "LoRA", "a.jsonl", "b.jsonl", 1e-3, 1, 10, 8, 128, 8)
     with pytest.raises(StudioError, match="one config at a time"):
         train_tab.hf_jobs_command(two_docs.split("---")[1], "l4x1", "alice/x", "u")
+    with pytest.raises(StudioError, match=r"has 2 stages \(SFT→DPO\)"):  # the whole chain: never its first stage alone
+        train_tab.hf_jobs_command(two_docs, "l4x1", "alice/x", "u")
 
     assert train_tab.launch_profiles() == []  # this CPU machine: no multi-GPU choice shown
     monkeypatch.setattr(train_tab, "gpu_count", lambda: 4)

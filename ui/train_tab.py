@@ -192,9 +192,14 @@ def hf_jobs_command(text: str, flavor: str, push_to: str, code_repo: str) -> str
     """The `hf jobs run` command for the first document of the config (the token goes as a secret)."""
     import tempfile
 
-    doc = dict(parse_yaml(text)[0])
-    if doc.get("init_from") == PREVIOUS:
-        raise StudioError("HF Jobs runs one config at a time: push the SFT adapter first, then init_from its repo.")
+    docs = parse_yaml(text)
+    doc = dict(docs[0])
+    if len(docs) > 1 or doc.get("init_from") == PREVIOUS:
+        stages = "→".join(str(d.get("method", "?")).upper() for d in docs)
+        raise StudioError(
+            f"HF Jobs runs one config at a time and this one has {len(docs)} stages ({stages}): run the first stage "
+            "with 'Push the adapter to', then the next one with init_from set to that repo."
+        )
     with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8") as f:
         yaml.safe_dump(doc, f)
     try:
