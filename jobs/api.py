@@ -79,7 +79,7 @@ class JobQueue:
     def get(self, run_id: str, owner: str) -> Run:
         run = self.store.get(run_id, access.require_owner(owner))
         if run is None:
-            raise JobError(f"There is no run {run_id!r} for {owner}.")
+            raise JobError(f"There is no run {run_id!r} among your runs.")
         return run
 
     def metrics(self, run_id: str, owner: str, after_step: int = -1) -> list[dict]:

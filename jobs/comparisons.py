@@ -161,7 +161,7 @@ def comparison_folder(ctx, comparison_id: str, owner: str | None) -> tuple[Path,
     folder = comparisons_root(ctx) / comparison_id
     meta = _read_meta(folder) if ID_PATTERN.fullmatch(comparison_id) else {}
     if meta.get("owner") != owner:  # someone else's and missing read the same
-        raise StudioError(f"There is no comparison {comparison_id!r} for {owner}.")
+        raise StudioError(f"There is no comparison {comparison_id!r} among your comparisons.")
     return folder, meta
 
 

@@ -193,3 +193,19 @@ def test_client_submits_polls_and_survives_a_closed_client(launched, ctx):
         second.predict("nope", api_name="/" + api_names.RUN_STATUS)
     with pytest.raises(Exception, match="already succeeded"):
         second.predict(run_id, api_name="/" + api_names.CANCEL_RUN)
+
+
+def test_an_expected_refusal_is_one_console_line_and_an_unexpected_error_keeps_its_traceback(caplog):
+    import logging
+
+    from core.errors import StudioError
+    from ui.errors import as_gr_error
+
+    with caplog.at_level(logging.INFO, logger="ui"):
+        refusal = as_gr_error(StudioError("The dataset's columns match no known format: map yours."))
+    assert refusal.print_exception is False and refusal.message.startswith("The dataset's columns")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused: The dataset's columns match no known format: map yours."
+    ]
+    crash = as_gr_error(KeyError("boom"))
+    assert crash.print_exception is True and "Traceback" not in crash.message
