@@ -272,8 +272,8 @@ def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> d
         rate = CPU_FLOPS_PER_CORE * tier["vcpus"] if is_cpu else tier["tflops"] * 1e12 * MFU[kind]
         hours = epoch_tokens * fpt / rate / 3600
         row = {k: tier[k] for k in ("name", "gpu", "vram_gb", "usd_per_hour")}
-        row.update(fits=fits(peak, tier["vram_gb"]), hours_per_epoch=round(hours, 3))
-        out["tiers"].append({**row, "usd_per_epoch": round(hours * tier["usd_per_hour"], 2)})
+        row.update(fits=fits(peak, tier["vram_gb"]), hours_per_epoch=float(f"{hours:.3g}"))
+        out["tiers"].append({**row, "usd_per_epoch": float(f"{hours * tier['usd_per_hour']:.3g}")})
     return out
 
 
@@ -332,6 +332,24 @@ def estimate(cfg: RunConfig, rows: int | None = None, tokens_per_row: float | No
     return out
 
 
+def _duration(hours: float) -> str:
+    """A time a person reads: seconds, minutes or hours (a demo's epoch is seconds, not "0.00" hours)."""
+    if hours != hours:  # NaN
+        return "—"
+    seconds = hours * 3600
+    if seconds < 1:
+        return "< 1 s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{hours:.1f} h"
+
+
+def _dollars(x: float) -> str:
+    if x != x:  # NaN
+        return "—"
+    return "< 0.01" if 0 < x < 0.005 else f"{x:.2f}"
+
+
 def render(est: dict) -> str:
     """Markdown: the numbers, the breakdown, the tiers and the full / LoRA / QLoRA side by side."""
     b, d, local = est["breakdown"], est["data"], est["local"]
@@ -349,13 +367,13 @@ def render(est: dict) -> str:
             else ""
         ),
         "",
-        "| tier | GPU | memory GB | fits | $/h | hours/epoch | $/epoch |",
+        "| tier | GPU | memory GB | fits | $/h | time/epoch | $/epoch |",
         "|---|---|---:|---|---:|---:|---:|",
     ]
     for t in est["tiers"]:
         lines.append(
             f"| {t['name']} | {t['gpu']} | {t['vram_gb']} | {t['fits']} | {t['usd_per_hour']:.2f} | "
-            f"{t['hours_per_epoch']:.2f} | {t['usd_per_epoch']:.2f} |"
+            f"{_duration(t['hours_per_epoch'])} | {_dollars(t['usd_per_epoch'])} |"
         )
     lines += [
         "",
@@ -366,6 +384,6 @@ def render(est: dict) -> str:
         tier = c["cheapest_tier"] or {"name": "none fits", "usd_per_epoch": float("nan")}
         lines.append(
             f"| {name} | {c['trainable_params']:,} ({c['trainable_percent']:.2f} %) | {c['peak_memory_gb']:.1f} | "
-            f"{tier['name']} | {tier['usd_per_epoch']:.2f} |"
+            f"{tier['name']} | {_dollars(tier['usd_per_epoch'])} |"
         )
     return "\n".join(lines)
