@@ -27,6 +27,10 @@ class JobError(StudioError):
     """A queue operation that cannot be done; the message says why."""
 
 
+# A run that failed on its own input fails again when resumed unchanged (its config is frozen in the run folder).
+INPUT_ERRORS = {"DataError": "data", "ConfigError": "config"}
+
+
 class JobQueue:
     def __init__(self, home: str | Path | None = None, worker: Worker | None = None):
         self.home = Path(home) if home else studio_home()
@@ -115,6 +119,11 @@ class JobQueue:
         run = self.get(run_id, owner)
         if run.status not in ("failed", "cancelled", "interrupted"):
             raise JobError(f"Run {run_id} is {run.status}; only failed, cancelled or interrupted runs resume.")
+        if run.status == "failed" and run.exit_reason in INPUT_ERRORS:
+            raise JobError(
+                f"Run {run_id} failed on its {INPUT_ERRORS[run.exit_reason]} (its error is on the Runs tab), so "
+                "resuming it would fail the same way: fix that and start a new run."
+            )
         if token and self.worker is not None:
             self.worker.tokens[run_id] = token
         self.store.update(run_id, owner, status="queued", cancel_requested_at=None, error=None, exit_reason=None)

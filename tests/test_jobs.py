@@ -233,3 +233,14 @@ def test_a_chain_is_checked_whole_and_previous_needs_a_run_before_it(tmp_path):
     first, second = queue.submit_chain([doc, {**doc, "init_from": "previous"}], "local")
     run_config = yaml.safe_load(Path(queue.get(second, "local").run_dir, "config.yaml").read_text())
     assert run_config["init_from"] == queue.get(first, "local").run_dir
+
+
+def test_a_run_that_failed_on_its_data_is_not_resumed_into_the_same_failure(home, tmp_path):
+    queue = JobQueue(home)
+    run_id = queue.submit(RECIPES / "demo-sft.yaml", overrides=["training.max_steps=2"])
+    queue.store.update(run_id, "local", status="failed", exit_reason="DataError", error="The data has no rows.")
+    with pytest.raises(JobError, match="failed on its data .* so resuming it would fail the same way") as caught:
+        queue.resume(run_id, "local")
+    assert str(caught.value).count(". ") == 0 and queue.get(run_id, "local").status == "failed"
+    queue.store.update(run_id, "local", exit_reason="killed")  # a crash or a kill resumes as before
+    assert queue.resume(run_id, "local") == "queued"
