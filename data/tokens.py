@@ -90,16 +90,24 @@ def _after_prefix(plan: Plan, prompt_len: int, n: int) -> int:
     return max(0, end - max(start, prompt_len))
 
 
-def _completion(tokenizer, plan: Plan, prompt, completion, tools) -> Measure:
-    if isinstance(prompt, str):  # plain strings (data.chat_template: false): TRL adds EOS to the completion
+def _prompt_ids(tokenizer, plan: Plan, prompt, tools) -> list[int]:
+    """The prompt alone as TRL tokenizes it: plain text, or the chat template with the generation prompt."""
+    if isinstance(prompt, str):
+        return tokenizer(prompt)["input_ids"]
+    return _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
+
+
+def _sequence_ids(tokenizer, plan: Plan, prompt, completion, tools) -> list[int]:
+    """Prompt + completion as TRL tokenizes it; plain strings (data.chat_template: false) get the EOS TRL adds."""
+    if isinstance(prompt, str):
         eos = tokenizer.eos_token or ""
-        completion = completion if completion.endswith(eos) else completion + eos
-        p_ids = tokenizer(prompt)["input_ids"]
-        ids = tokenizer(prompt + completion)["input_ids"]
-    else:
-        p_ids = _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
-        ids = _chat(tokenizer, plan, prompt + completion, tools)["input_ids"]
-    plen = common_prefix(p_ids, ids)
+        return tokenizer(prompt + (completion if completion.endswith(eos) else completion + eos))["input_ids"]
+    return _chat(tokenizer, plan, prompt + completion, tools)["input_ids"]
+
+
+def _completion(tokenizer, plan: Plan, prompt, completion, tools) -> Measure:
+    ids = _sequence_ids(tokenizer, plan, prompt, completion, tools)
+    plen = common_prefix(_prompt_ids(tokenizer, plan, prompt, tools), ids)
     return Measure(len(ids), _after_prefix(plan, plen, len(ids)), plen)
 
 
@@ -109,16 +117,9 @@ def last_turn(messages: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def _pair(tokenizer, plan: Plan, row: dict, tools) -> Measure:
-    prompt, chosen, rejected = row["prompt"], row["chosen"], row["rejected"]
-    if isinstance(prompt, str):
-        eos = tokenizer.eos_token or ""
-        p_ids = tokenizer(prompt)["input_ids"]
-        c_ids = tokenizer(prompt + chosen + ("" if chosen.endswith(eos) else eos))["input_ids"]
-        r_ids = tokenizer(prompt + rejected + ("" if rejected.endswith(eos) else eos))["input_ids"]
-    else:
-        p_ids = _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
-        c_ids = _chat(tokenizer, plan, prompt + chosen, tools)["input_ids"]
-        r_ids = _chat(tokenizer, plan, prompt + rejected, tools)["input_ids"]
+    p_ids = _prompt_ids(tokenizer, plan, row["prompt"], tools)
+    c_ids = _sequence_ids(tokenizer, plan, row["prompt"], row["chosen"], tools)
+    r_ids = _sequence_ids(tokenizer, plan, row["prompt"], row["rejected"], tools)
     plen = min(common_prefix(p_ids, c_ids), common_prefix(p_ids, r_ids))
     if plan.max_length and plan.drop_overlong and max(len(c_ids), len(r_ids)) > plan.max_length:
         loss = 0  # the trainer drops pairs longer than max_length
@@ -140,7 +141,7 @@ def measure(tokenizer, row: dict, form: str, plan: Plan) -> Measure:
         n = len(tokenizer(text)["input_ids"])
         return Measure(n, n if row["text"].strip() else 0)
     if form == "prompts":  # online RL: the prompt is all the data holds; it must leave room to answer
-        n = len(_chat(tokenizer, plan, row["prompt"], tools, add_generation_prompt=True)["input_ids"])
+        n = len(_prompt_ids(tokenizer, plan, row["prompt"], tools))
         return Measure(n, 0 if plan.max_length and n >= plan.max_length else 1, n)
     if form == "preference":
         return _shortened(tokenizer, plan, row, tools, lambda r: _pair(tokenizer, plan, r, tools))
@@ -207,7 +208,7 @@ def shorten_prompt(tokenizer, plan: Plan, prompt: list[dict], tools, budget: int
     and the last user turn's end are kept.  None when even that does not fit."""
 
     def length(msgs):
-        return len(_chat(tokenizer, plan, msgs, tools, add_generation_prompt=True)["input_ids"])
+        return len(_prompt_ids(tokenizer, plan, msgs, tools))
 
     system = prompt[:1] if prompt and prompt[0]["role"] == "system" else []
     body = list(prompt[len(system) :])
@@ -298,12 +299,8 @@ def loss_spans(tokenizer, row: dict, form: str, plan: Plan) -> list[tuple[str, b
             prompt, reply = row["prompt"], row["completion"]
         else:
             prompt, reply = last_turn(row["messages"])
-        if isinstance(prompt, str):
-            p_ids, ids = tokenizer(prompt)["input_ids"], tokenizer(prompt + reply)["input_ids"]
-        else:
-            p_ids = _chat(tokenizer, plan, prompt, tools, add_generation_prompt=True)["input_ids"]
-            ids = _chat(tokenizer, plan, prompt + reply, tools)["input_ids"]
-        plen = common_prefix(p_ids, ids)
+        ids = _sequence_ids(tokenizer, plan, prompt, reply, tools)
+        plen = common_prefix(_prompt_ids(tokenizer, plan, prompt, tools), ids)
         mask = [int(i >= plen or mode == FULL_SEQUENCE) for i in range(len(ids))]
     start, end = plan.window(len(ids))
     spans: list[tuple[str, bool]] = []

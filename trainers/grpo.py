@@ -9,7 +9,7 @@ import logging
 from core.errors import ConfigError
 from data import tokens
 from trainers import rewards as rewards_mod
-from trainers.demo_model import CHAT_TEMPLATE
+from trainers.models import fallback_chat_template, use_fallback_chat_template
 
 log = logging.getLogger("trainers")
 
@@ -17,8 +17,7 @@ log = logging.getLogger("trainers")
 def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
     """How GRPOTrainer renders prompts: through the tokenizer's chat template with the generation prompt (ours when
     the tokenizer has none).  GRPO 1.16 cuts no prompt (there is no max_prompt_length): max_length None."""
-    template = None if tokenizer.chat_template else CHAT_TEMPLATE.read_text(encoding="utf-8")
-    return tokens.Plan(max_length=None, keep=keep, chat_template=template)
+    return tokens.Plan(max_length=None, keep=keep, chat_template=fallback_chat_template(tokenizer))
 
 
 def vllm_default() -> bool:
@@ -34,9 +33,7 @@ def vllm_default() -> bool:
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, rewards=(), **_):
     from trainers import methods
 
-    if not tokenizer.chat_template:
-        tokenizer.chat_template = CHAT_TEMPLATE.read_text(encoding="utf-8")
-        log.warning("The tokenizer has no chat template; using ChatML (%s).", CHAT_TEMPLATE.name)
+    use_fallback_chat_template(tokenizer)
     args = dict(training)
     args.setdefault("use_vllm", vllm_default())
     # GRPO counts prompt + completion tokens itself (state.num_input_tokens_seen, logged as num_tokens); the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from pathlib import Path
 
@@ -13,6 +14,21 @@ from trainers import demo_model
 from trainers.config import ModelSection, PeftSection
 
 DEMO_MODEL_ID = "demo-tiny"
+log = logging.getLogger("trainers")
+
+
+def fallback_chat_template(tokenizer) -> str | None:
+    """The chat template training renders with when the tokenizer has none: ours (ChatML with tools, reasoning
+    and generation markers, trainers/demo_model.CHAT_TEMPLATE); None when the tokenizer has its own."""
+    return None if tokenizer.chat_template else demo_model.CHAT_TEMPLATE.read_text(encoding="utf-8")
+
+
+def use_fallback_chat_template(tokenizer) -> None:
+    """Give a tokenizer without a chat template ours (it is saved with the adapter), and say so."""
+    template = fallback_chat_template(tokenizer)
+    if template is not None:
+        tokenizer.chat_template = template
+        log.warning("The tokenizer has no chat template; using ChatML (%s).", demo_model.CHAT_TEMPLATE.name)
 
 
 def resolve_model_path(name_or_path: str) -> str:

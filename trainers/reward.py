@@ -11,7 +11,6 @@ rejected sequence is longer than max_length (it truncates nothing), so the data 
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,42 +19,25 @@ from core.errors import ConfigError
 from core.runfolder import RunFolder, adapter_location
 from data import tokens
 from trainers import methods
-from trainers.demo_model import CHAT_TEMPLATE
-from trainers.models import resolve_model_path
+from trainers.models import fallback_chat_template, resolve_model_path, use_fallback_chat_template
 
-log = logging.getLogger("trainers")
 REWARD_TASK = "SEQ_CLS"  # the PEFT task type of a reward model's adapter (trainers/methods.py peft_task)
-
-
-def _template(tokenizer) -> str | None:
-    """The template training renders with: the tokenizer's, else ours (ChatML), as the SFT builder does."""
-    return None if tokenizer.chat_template else CHAT_TEMPLATE.read_text(encoding="utf-8")
 
 
 def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
     """How RewardTrainer tokenizes pairs: prompt + chosen and prompt + rejected, each whole; a pair with a sequence
     over max_length is dropped (reward_trainer.py `_prepare_dataset` filter), never truncated."""
     return tokens.Plan(
-        max_length=training.get("max_length"), keep=keep, chat_template=_template(tokenizer), drop_overlong=True
+        max_length=training.get("max_length"),
+        keep=keep,
+        chat_template=fallback_chat_template(tokenizer),
+        drop_overlong=True,
     )
 
 
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, **_):
-    from trl import RewardConfig, RewardTrainer
-
-    template = _template(tokenizer)
-    if template is not None:
-        tokenizer.chat_template = template  # saved with the adapter: the scorer renders replies the same way
-        log.warning("The tokenizer has no chat template; using ChatML (%s).", CHAT_TEMPLATE.name)
-    trainer = RewardTrainer(
-        model=model,
-        args=RewardConfig(**training),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    use_fallback_chat_template(tokenizer)  # saved with the adapter: the scorer renders replies the same way
+    trainer = methods.get("reward").make_trainer(model, tokenizer, training, train_ds, eval_ds, peft_config, callbacks)
     return trainer, {"loss_mask": tokens.PAIR}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from data import tokens
-from trainers.demo_model import CHAT_TEMPLATE
+from trainers.models import fallback_chat_template, use_fallback_chat_template
 
 log = logging.getLogger("trainers")
 
@@ -37,7 +37,7 @@ def token_plan(tokenizer, training: dict, keep: str | None) -> tokens.Plan:
     """How SFTTrainer will tokenize, mask and truncate rows (the data doctor measures with the same plan):
     the template it renders with (ours when the tokenizer has none; TRL's training variant when the tokenizer's
     has no generation markers), whether replies can be masked, and the user's loss switches."""
-    template = None if tokenizer.chat_template else CHAT_TEMPLATE.read_text(encoding="utf-8")
+    template = fallback_chat_template(tokenizer)
     masks = _markers(template or tokenizer.chat_template)
     if not masks and template is None and training.get("assistant_only_loss") is not False:
         template = _training_template(tokenizer)
@@ -73,11 +73,10 @@ def _as_prompt_completion(ds):
 
 
 def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_config, callbacks, **_):
-    from trl import SFTConfig, SFTTrainer
+    from trainers import methods
 
-    if fmt in ("messages", "prompt_completion") and not tokenizer.chat_template:
-        tokenizer.chat_template = CHAT_TEMPLATE.read_text(encoding="utf-8")
-        log.warning("The tokenizer has no chat template; using ChatML (%s).", CHAT_TEMPLATE.name)
+    if fmt in ("messages", "prompt_completion"):
+        use_fallback_chat_template(tokenizer)
     plan = loss_mask_plan(tokenizer, fmt, training)
     args = dict(training)
     if fmt == "messages" and plan == "assistant_only":
@@ -90,13 +89,5 @@ def build(model, tokenizer, training: dict, train_ds, eval_ds, fmt: str, peft_co
         train_ds = _as_prompt_completion(train_ds)
         if eval_ds is not None:
             eval_ds = _as_prompt_completion(eval_ds)
-    trainer = SFTTrainer(
-        model=model,
-        args=SFTConfig(**args),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=callbacks,
-    )
+    trainer = methods.get("sft").make_trainer(model, tokenizer, args, train_ds, eval_ds, peft_config, callbacks)
     return trainer, {"loss_mask": plan}
