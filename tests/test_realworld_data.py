@@ -325,3 +325,12 @@ def test_the_doctor_shows_a_tool_call_row_with_its_label_mask(capsys, demo_model
     trained = "".join(part.split("⟧")[0] for part in shown.split("⟦")[1:])
     assert '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Lisbon"}}' in trained
     assert "<tool_response>" in shown and "<tool_response>" not in trained and "<tools>" not in trained
+
+
+def test_a_file_no_method_can_read_is_one_sentence_not_one_per_method(capsys):
+    from trainers.doctor_cli import main
+
+    assert main(["doctor", str(REAL / "alpaca_en.json"), "--map", "prompt=question"]) == 1
+    out = capsys.readouterr().out
+    assert out.count("data.columns names 'question'") == 2  # the methods line and the report's error, not 8 times
+    assert "methods: none — data.columns names 'question', which the dataset does not have" in out

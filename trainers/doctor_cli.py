@@ -183,7 +183,11 @@ def doctor_main(args) -> int:
                 "reports": [r.to_dict() for r in reports],
             }
         )
-        lines = [f"#### {source}", "methods:", *(f"  {_summary(n, w[2])}" for n, w in ways.items())]
+        errors = {m["error"] for m in results[-1]["methods"].values()}
+        if len(errors) == 1 and None not in errors:  # the file itself is wrong, whatever the method: say it once
+            lines = [f"#### {source}", f"methods: none — {errors.pop()}"]
+        else:
+            lines = [f"#### {source}", "methods:", *(f"  {_summary(n, w[2])}" for n, w in ways.items())]
         lines.append(
             f"report for {label}" + ("" if tokenizer else " (no --model: token counts and truncation unchecked)")
         )
