@@ -20,6 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: the suite's processes share the cores
 os.environ["HF_TOKEN"] = PLANTED_TOKEN  # every run inherits it; none may write it anywhere (see below)
 
+from browser_kit import playwright_api, studio  # noqa: E402, F401 - Chromium + the app on a port (browser tests)
 from fakehub.fixture import fake_hub, fake_hub_env  # noqa: E402, F401 - the loopback fake Hub, after the env is set
 
 
@@ -66,7 +67,8 @@ def no_token_on_disk(tmp_path_factory):
 # --- test tiers ----------------------------------------------------------------------------------------------
 # Marked slow: setup + call over ~1.5 s on 2 shared cores (measured with `--durations=0`), and every test that
 # uses one of SLOW_FIXTURES (each trains or starts a server once, and the first test to ask pays for it).  An
-# entry is a module ("test_x.py": all its tests) or one test ("test_x.py::test_y": all its parameters).
+# entry is a module ("test_x.py": all its tests) or one test ("test_x.py::test_y": all its parameters); every
+# browser test module (test_browser*.py) is slow.
 # Everything else is the fast subset: `python -m pytest -m "not slow"`, under 90 s on 2 cores.
 SLOW_FIXTURES = {
     "sft_then_dpo",  # trains the demo SFT then DPO recipe
@@ -121,6 +123,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         module = item.nodeid.split("::")[0].rsplit("/", 1)[-1]
         test = item.nodeid.split("::", 1)[-1].split("[")[0]
-        named = module in SLOW or f"{module}::{test}" in SLOW
+        named = module in SLOW or f"{module}::{test}" in SLOW or module.startswith("test_browser")
         if named or SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
