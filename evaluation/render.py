@@ -8,7 +8,8 @@ import math
 from pathlib import Path
 
 from evaluation import stats
-from trainers.plots import TOKENS, loss_curves, metric_bars
+from trainers import methods
+from trainers.plots import TOKENS, loss_panels, metric_bars
 
 COLUMNS = [  # (header, where, key, format)
     ("held-out NLL", "metrics", "nll", "{:.3f}"),
@@ -335,11 +336,24 @@ def _reply_cell(data: dict, arm: str, reply: str, i: int) -> str:
     return _cell(reply) + (f" {' '.join(marks)}" if marks else "")
 
 
+def loss_panels_of(arms: dict) -> dict[str, dict[str, list[dict]]]:
+    """{panel title: {arm label: metrics rows}}, one panel per loss kind: the method of the arm's last stage (an
+    SFT→DPO arm's own run is its DPO stage).  Takes each arm's "_rows" out of the report data."""
+    panels: dict[str, dict[str, list[dict]]] = {}
+    for name, entry in arms.items():
+        rows = entry.pop("_rows", [])
+        method = methods.stages(name)[-1] if name in methods.arms() else None
+        if rows and method:
+            title = f"{methods.get(method).label} loss (train line, held-out points)"
+            panels.setdefault(title, {})[entry["label"]] = rows
+    return panels
+
+
 def write(data: dict, out_dir: Path) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    curves = {e["label"]: e.pop("_rows", []) for e in data["arms"].values()}
+    panels = loss_panels_of(data["arms"])
     images = {}
-    if loss_curves(curves, out_dir / "loss_curves.png", "Training and held-out loss per arm", x=TOKENS):
+    if loss_panels(panels, out_dir / "loss_curves.png", x=TOKENS):
         images["loss_curves"] = "loss_curves.png"
     bars = {
         title: {

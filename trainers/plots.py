@@ -33,35 +33,70 @@ def _x_of(rows: list[dict], x: str):
     return at
 
 
-def loss_curves(runs: dict[str, list[dict]], path: Path, title: str = "Loss", x: str = "step") -> Path | None:
-    """Training loss (solid) and held-out loss (dashed) against step (or `x`, e.g. TOKENS: tokens seen, which
-    aligns arms whose steps hold different numbers of tokens), one colour per run; None if nothing logged."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+def _draw_losses(ax, runs: dict[str, list[dict]], x: str, colours: dict[str, str]) -> bool:
+    """Training loss (solid line) and held-out loss (points: each one an evaluation, never joined into a line that
+    would look measured in between) of each run on one axis; False if nothing was logged."""
     drawn = False
-    for i, (label, rows) in enumerate(runs.items()):
-        colour = f"C{i}"
+    for label, rows in runs.items():
         x_of = _x_of(rows, x)
-        for key, style, suffix in (("loss", "-", "train"), ("eval_loss", "--", "held-out")):
+        for key, suffix in (("loss", "train"), ("eval_loss", "held-out")):
             points = [(x_of(r["step"]), r[key]) for r in rows if isinstance(r.get(key), (int, float)) and "step" in r]
             points = [(a, b) for a, b in points if a is not None]
-            if points:
-                xs, ys = zip(*points, strict=True)
-                ax.plot(xs, ys, style, color=colour, marker="o" if len(points) < 3 else None, label=f"{label} {suffix}")
-                drawn = True
-    if not drawn:
-        plt.close(fig)
+            if not points:
+                continue
+            xs, ys = zip(*points, strict=True)
+            if key == "loss":
+                ax.plot(xs, ys, "-", color=colours[label], marker="o" if len(points) < 3 else None)
+            else:
+                ax.plot(xs, ys, linestyle="none", marker="D", markersize=6, color=colours[label], mfc="white")
+            proxy = {"marker": "D", "linestyle": "none", "mfc": "white"} if key == "eval_loss" else {"linestyle": "-"}
+            ax.plot([], [], color=colours[label], label=f"{label} {suffix}", **proxy)
+            drawn = True
+    return drawn
+
+
+def loss_curves(runs: dict[str, list[dict]], path: Path, title: str = "Loss", x: str = "step") -> Path | None:
+    """Training loss (line) and held-out loss (points) against step (or `x`, e.g. TOKENS: tokens seen, which
+    aligns arms whose steps hold different numbers of tokens), one colour per run; None if nothing logged."""
+    return loss_panels({title: runs}, path, x=x)
+
+
+def loss_panels(panels: dict[str, dict[str, list[dict]]], path: Path, x: str = "step") -> Path | None:
+    """One panel per loss kind ({panel title: {run label: metrics rows}}): an SFT loss (token NLL, ~1-10) and a DPO
+    loss (~0.7) on one axis would flatten the DPO curves.  A run keeps its colour across panels; panels with nothing
+    logged are left out; None if no panel has anything."""
+    fig = loss_figure(panels, x)
+    if fig is None:
         return None
-    ax.set_xlabel("tokens seen" if x == TOKENS else x)
-    ax.set_ylabel("loss")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
+
+
+def loss_figure(panels: dict[str, dict[str, list[dict]]], x: str = "step"):
+    """The matplotlib figure of loss_panels, or None when nothing was logged."""
+    plt = _pyplot()
+    labels = list(dict.fromkeys(label for runs in panels.values() for label in runs))
+    colours = {label: f"C{i}" for i, label in enumerate(labels)}
+    shown = {t: runs for t, runs in panels.items() if any(_has_loss(rows) for rows in runs.values())}
+    if not shown:
+        return None
+    fig, axes = plt.subplots(1, len(shown), figsize=(7 if len(shown) == 1 else 5.2 * len(shown), 4), dpi=100)
+    axes = [axes] if len(shown) == 1 else list(axes)
+    for ax, (title, runs) in zip(axes, shown.items(), strict=True):
+        _draw_losses(ax, runs, x, colours)
+        ax.set_xlabel("tokens seen" if x == TOKENS else x)
+        ax.set_ylabel("loss")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _has_loss(rows: list[dict]) -> bool:
+    return any(isinstance(r.get(k), (int, float)) and "step" in r for r in rows for k in ("loss", "eval_loss"))
 
 
 def metric_bars(values: dict[str, dict[str, float | None]], path: Path) -> Path | None:
@@ -78,7 +113,7 @@ def metric_bars(values: dict[str, dict[str, float | None]], path: Path) -> Path 
         ax.set_xticks(range(len(items)), names, rotation=30, ha="right", fontsize=8)
         ax.set_title(metric, fontsize=9)
         ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.94))  # room above the panel titles for a viewer's label
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
