@@ -1,7 +1,8 @@
 """What every tab shares: where runs live, the queue, and what this deployment allows.
 
 Built once per app in app.py and passed to each tab; it holds no per-user state (that lives in gr.State
-and in the run store, keyed by owner).
+and in the run store, keyed by owner).  The Playground's model cache is keyed by paths only: the Playground
+authorizes every request (jobs.access, the run's owner) before it asks the cache.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.paths import RECIPES, ROOT, studio_home
+from evaluation.chat import ModelCache
 from jobs.api import JobQueue
 from jobs.runner import Worker
 
@@ -19,6 +21,7 @@ DEMO_SFT = ROOT / "data" / "demo" / "sft_train.jsonl"
 DEMO_DPO = ROOT / "data" / "demo" / "dpo_train.jsonl"
 DEMO_KTO = ROOT / "data" / "demo" / "kto_train.jsonl"
 DEMO_GRPO = ROOT / "data" / "demo" / "grpo_train.jsonl"
+DEMO_QUESTION = "What is the opposite of hot?"  # the Playground's first message: one the demo data teaches
 
 
 def hub_reachable(timeout: float = 1.5) -> bool:
@@ -39,6 +42,7 @@ class AppContext:
     online: bool = field(default_factory=hub_reachable)
     worker: Worker | None = None
     queue: JobQueue = None  # type: ignore[assignment]
+    chat_cache: ModelCache = field(default_factory=ModelCache)  # the Playground's loaded models (this process)
 
     def __post_init__(self):
         self.home = Path(self.home)

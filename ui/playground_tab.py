@@ -1,19 +1,32 @@
-"""Playground: the base model and the adapter answer the same message side by side, streamed."""
+"""Playground: chat with the base model and with the adapter side by side, same turns, same decoding, streamed.
+
+The adapter is one of your finished runs (picked in a dropdown, preselected from the Runs tab) or a Hub adapter id.
+Every request is authorized (resolve_adapter, with the caller as owner) before the model cache
+(evaluation.chat.ModelCache, one per app in AppContext.chat_cache) is asked, so a model another user loaded is
+never served to someone who may not name it.
+"""
 
 from __future__ import annotations
 
-import threading
+import time
+from collections import deque
 
 import gradio as gr
 
 from core.errors import StudioError
 from core.runfolder import RunFolder, read_json
+from evaluation import chat
 from jobs import access
 from jobs.api import JobError
 from trainers.models import refuse_scorer, resolve_model_path
 from ui import api_names
-from ui.context import AppContext
-from ui.handlers import handler
+from ui.context import DEMO_QUESTION, AppContext
+from ui.handlers import handler, sign_in_sentence
+
+NO_ADAPTERS = (
+    "You have no finished run with an adapter yet: train one on the Train tab (the demo SFT takes about a minute), "
+    "or type a Hub adapter id."
+)
 
 
 def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[str, str]:
@@ -49,67 +62,147 @@ def resolve_adapter(ctx: AppContext, choice: str, owner: str | None) -> tuple[st
     return base, str(adapter)
 
 
-def stream_reply(model, tokenizer, message: str, temperature: float, max_new_tokens: int):
-    from transformers import TextIteratorStreamer
+def loaded(ctx: AppContext, choice: str, owner: str | None) -> chat.Entry:
+    """The cached model for `choice`, authorized first: the cache is only asked for what `owner` may name."""
+    base, adapter = resolve_adapter(ctx, choice, owner)
+    return ctx.chat_cache.get(resolve_model_path(base), adapter)
 
-    inputs = tokenizer.apply_chat_template(
-        [{"role": "user", "content": message}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+
+def adapter_choices(ctx: AppContext, owner: str | None) -> list[tuple[str, str]]:
+    """(label, run id) of the owner's succeeded runs that left a chat adapter, newest first; reward models
+    (scorers) are left out.  Label: name · method · date."""
+    found = []
+    for run in reversed(ctx.queue.list(owner)) if owner else []:
+        if run.status != "succeeded" or not run.run_dir:
+            continue
+        folder = RunFolder(run.run_dir)
+        adapter = folder.adapter()
+        if adapter is None or not (adapter / "adapter_config.json").is_file():
+            continue
+        if str(read_json(adapter / "adapter_config.json").get("task_type", "")).upper() == "SEQ_CLS":
+            continue
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.finished_at or run.created_at))
+        found.append((" · ".join(x for x in (run.name, folder.summary().method or "", when) if x), run.id))
+    return found
+
+
+def _history_of(history, side: int) -> list[dict]:
+    """Messages from the API's history: earlier turns as [message, base reply, adapter reply]."""
+    messages = []
+    for turn in history or []:
+        if isinstance(turn, list | tuple) and len(turn) == 3:
+            messages += [{"role": "user", "content": str(turn[0])}, {"role": "assistant", "content": str(turn[side])}]
+    return messages
+
+
+def compare(
+    ctx: AppContext,
+    choice: str,
+    message: str,
+    temperature: float,
+    max_new_tokens: int,
+    owner: str | None,
+    base_history=None,
+    tuned_history=None,
+    system: str = "",
+    top_p: float = 1.0,
+    seed: int = 0,
+):
+    """Yields (base reply, adapter reply) as both stream: each side continues its own history of the same user
+    turns, with the same decoding.  Authorization, then the cache, then generation."""
+    message = (message or "").strip()
+    if not message:
+        raise StudioError("Type a message to send.")
+    entry = loaded(ctx, choice, owner)
+    sampling = chat.Sampling(float(temperature), float(top_p), int(max_new_tokens), int(seed or 0))
+    yield from chat.both_replies(
+        entry,
+        chat.conversation(base_history, message, system),
+        chat.conversation(tuned_history, message, system),
+        sampling,
     )
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
-    kwargs = dict(
-        **inputs,
-        max_new_tokens=int(max_new_tokens),
-        streamer=streamer,
-        do_sample=temperature > 0,
-        **({"temperature": float(temperature)} if temperature > 0 else {}),
-    )
-    threading.Thread(target=model.generate, kwargs=kwargs, daemon=True).start()
-    text = ""
-    for piece in streamer:
-        text += piece
-        yield text
-
-
-def compare(ctx: AppContext, choice: str, message: str, temperature: float, max_new_tokens: int, owner: str | None):
-    """Yields (base reply, adapter reply) as both stream, same sampling settings for both."""
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    base_id, adapter = resolve_adapter(ctx, choice, owner)
-    tokenizer = AutoTokenizer.from_pretrained(adapter)
-    model = AutoModelForCausalLM.from_pretrained(resolve_model_path(base_id))
-    tuned = PeftModel.from_pretrained(model, adapter)
-    base_text = ""
-    with tuned.disable_adapter():
-        for base_text in stream_reply(tuned, tokenizer, message, temperature, max_new_tokens):
-            yield base_text, ""
-    for tuned_text in stream_reply(tuned, tokenizer, message, temperature, max_new_tokens):
-        yield base_text, tuned_text
 
 
 def build(ctx: AppContext, selected_run):
-    with gr.Tab("Playground"):
+    with gr.Tab("Playground") as tab:
+        with gr.Row(equal_height=True):
+            choice = gr.Dropdown(
+                choices=[],
+                value=None,
+                allow_custom_value=True,
+                label="Adapter: one of your finished runs, or a Hub adapter id",
+                scale=4,
+            )
+            system = gr.Textbox(label="System prompt (optional)", scale=4)
+        hint = gr.Markdown()
         with gr.Row():
-            choice = gr.Textbox(label="Run id (of yours) or Hub adapter id", scale=3)
             temperature = gr.Slider(0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)")
+            top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top-p")
             max_new = gr.Slider(8, 1024, value=64, step=8, label="Max new tokens")
-        message = gr.Textbox(label="Message", value="What is the opposite of hot?")
-        go = gr.Button("Ask both", variant="primary")
-        with gr.Row():
-            base_out = gr.Textbox(label="Base model", lines=6)
-            tuned_out = gr.Textbox(label="With the adapter", lines=6)
+            seed = gr.Number(value=0, precision=0, minimum=0, label="Seed (same for both)")
+        with gr.Row(equal_height=True):
+            base_chat = gr.Chatbot(label="Base model", height=380)
+            tuned_chat = gr.Chatbot(label="With the adapter", height=380)
+        with gr.Row(equal_height=True):
+            message = gr.Textbox(value=DEMO_QUESTION, label="Message", scale=6)
+            send = gr.Button("Send to both", variant="primary", scale=1, min_width=120)
+            clear = gr.ClearButton([base_chat, tuned_chat], value="Clear", scale=1, min_width=90)
+
+        @handler(None)  # anyone may look; the list is the caller's own runs
+        def refresh(user, current):
+            if not user.owner:
+                return gr.Dropdown(choices=[], value=current), sign_in_sentence("use the Playground")
+            found = adapter_choices(ctx, user.owner)
+            value = current or (found[0][1] if found else None)
+            return gr.Dropdown(choices=found, value=value), "" if found else NO_ADAPTERS
+
+        tab.select(refresh, choice, [choice, hint], api_name=False, show_progress="hidden")
 
         @handler(None)  # the run picked on the Runs tab (this page's own state)
         def run_picked(user, run_id):
-            return run_id
+            found = adapter_choices(ctx, user.owner) if user.owner else []
+            return gr.Dropdown(choices=found, value=run_id or None)
 
         selected_run.change(run_picked, selected_run, choice, api_name=False)
 
         @handler("use the Playground")
-        def ask(user, choice, message, temperature, max_new):
-            yield from compare(ctx, choice, message, temperature, max_new, user.owner)
+        def ask(user, choice, message, system, base_history, tuned_history, temperature, top_p, max_new, seed):
+            base_history, tuned_history = list(base_history or []), list(tuned_history or [])
+            turn = {"role": "user", "content": (message or "").strip()}
+            replies = compare(
+                ctx, choice, message, temperature, max_new, user.owner, base_history, tuned_history,
+                system, top_p, seed,
+            )  # fmt: skip
+            for base, tuned in replies:
+                yield (
+                    [*base_history, turn, {"role": "assistant", "content": base}],
+                    [*tuned_history, turn] + ([{"role": "assistant", "content": tuned}] if tuned else []),
+                    "",
+                )
 
-        go.click(
-            ask, [choice, message, temperature, max_new], [base_out, tuned_out], api_name=api_names.PLAYGROUND_REPLY
-        )
-    return {"choice": choice, "go": go}
+        inputs = [choice, message, system, base_chat, tuned_chat, temperature, top_p, max_new, seed]
+        for event in (send.click, message.submit):
+            event(ask, inputs, [base_chat, tuned_chat, message], api_name=False)
+
+    @handler("use the Playground")
+    def playground_reply(
+        user,
+        choice: str,
+        message: str,
+        temperature: float = 0.0,
+        max_new_tokens: int = 64,
+        history: list | None = None,
+        system: str = "",
+        top_p: float = 1.0,
+        seed: int = 0,
+    ) -> tuple[str, str]:
+        """Both replies to `message` (run id or Hub adapter id first); `history` holds the earlier turns as
+        [message, base reply, adapter reply]; the same decoding for both sides."""
+        replies = compare(
+            ctx, choice, message, temperature, max_new_tokens, user.owner,
+            _history_of(history, 1), _history_of(history, 2), system, top_p, seed,
+        )  # fmt: skip
+        return deque(replies, maxlen=1)[0]  # the finished replies
+
+    gr.api(playground_reply, api_name=api_names.PLAYGROUND_REPLY)
+    return {"choice": choice, "send": send, "clear": clear, "base_chat": base_chat, "tuned_chat": tuned_chat}
