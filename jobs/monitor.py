@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -19,6 +20,68 @@ def metrics_since(run_dir: Path, after_step: int = -1, offset: int = 0) -> tuple
 
 def log_tail(run_dir: Path, max_bytes: int = 20_000) -> str:
     return RunFolder(run_dir).log_tail(max_bytes)
+
+
+# Third-party noise a person reading the run's log does not need (it stays in train.log).
+_WARNING = re.compile(r"^\S.*?:\d+: \w*Warning: ")  # python's warnings format: path:line: Category: message
+_NOISE = (
+    re.compile(r"\d+%\|.*\| *\d+/\d+ \["),  # tqdm progress bars (Loading weights ...)
+    re.compile(r"Failed to load CPU gemm_4bit_forward|pip install kernels"),  # bitsandbytes on CPU
+)
+_TRACEBACK_GLUE = (
+    "Traceback (most recent call last):",
+    "During handling of the above exception",
+    "The above exception was the direct cause",
+)
+
+
+def readable_log(text: str, partial_start: bool = False) -> str:
+    """The log as a person reads it: without python warnings (and the source line they quote), tracebacks,
+    progress bars, known third-party noise, or a line repeated; `partial_start`: the text starts mid-file, so
+    its first line may be cut and is dropped. The file itself is never changed."""
+    lines = text.splitlines()
+    if partial_start and lines:
+        lines = lines[1:]
+    kept: list[str] = []
+    seen: set[str] = set()
+    skipping_indented = False  # inside a warning's quoted source or a traceback's frames
+    in_traceback = after_traceback = False
+    for line in lines:
+        line = line.split("\r")[-1]  # a progress bar redrawn in place: its last state
+        if any(line.startswith(glue) for glue in _TRACEBACK_GLUE):
+            in_traceback, skipping_indented = True, True
+            continue
+        if skipping_indented and (line.startswith((" ", "\t")) or not line.strip()):
+            continue
+        if in_traceback:  # the exception line ends a traceback (the run's one sentence says it better)
+            in_traceback = skipping_indented = False
+            after_traceback = True
+            continue
+        skipping_indented = False
+        if after_traceback and not line.strip():
+            continue
+        after_traceback = False
+        if _WARNING.match(line):
+            skipping_indented = True
+            continue
+        if any(noise.search(line) for noise in _NOISE):
+            continue
+        if line.strip() and line in seen:
+            continue
+        seen.add(line)
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def readable_tail(run_dir: Path, max_bytes: int = 20_000) -> str:
+    """The end of train.log without third-party noise and tracebacks (readable_log); the file keeps them."""
+    folder = RunFolder(run_dir)
+    text = folder.log_tail(max_bytes)
+    try:
+        cut = folder.log_path.stat().st_size > max_bytes
+    except OSError:
+        cut = False
+    return readable_log(text, partial_start=cut)
 
 
 def read_summary(run_dir: Path) -> dict:

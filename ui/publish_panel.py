@@ -44,11 +44,12 @@ def build(ctx: AppContext, run_box):
             merged = gr.Checkbox(False, label="Also push a merged model (not for QLoRA runs)")
             overwrite = gr.Checkbox(False, label="Allow a repo not made by this app")
         push = gr.Button("Publish", variant="primary")
-        result = gr.Markdown()
+        result = gr.Markdown(visible=False)  # shown once there is a result to show
 
         @handler("publish runs")
         def publish_clicked(user, run_id, repo_id, is_private, is_merged, may_overwrite):
-            return publish(ctx, run_id, user.owner, user.token, repo_id, is_private, is_merged, may_overwrite)
+            text = publish(ctx, run_id, user.owner, user.token, repo_id, is_private, is_merged, may_overwrite)
+            return gr.update(value=text, visible=True)
 
         push.click(publish_clicked, [run_box, repo, private, merged, overwrite], result, api_name=api_names.PUBLISH_RUN)
     return {"repo": repo, "push": push, "result": result}

@@ -1,57 +1,55 @@
-"""Runs tab: my runs, the selected run's live curves (gr.Timer), progress with ETA, log, actions."""
+"""Runs tab: my runs, the selected run's live curves (gr.Timer), status with ETA and the next held-out point, a
+finished run's summary, a readable log tail, two-step delete, and an overlay + config diff of several runs.
+
+The functions above `build` take (ctx, ..., owner) and return plain values or frames: the tests call them."""
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
 import gradio as gr
 import pandas as pd
 
 from core.errors import StudioError
 from core.runfolder import RunFolder
-from jobs import status
+from jobs import monitor, status
 from trainers import methods
-from ui import publish_panel
+from ui import fmt, publish_panel
 from ui.context import AppContext
 from ui.handlers import handler
 
 COLUMNS = ["run", "name", "status", "step", "loss", "started", "note"]
+EMPTY = "No runs yet: start one on the **Train** tab (pick a method, a model and data, then **Start**)."
+SIGNED_OUT = "Sign in with Hugging Face (button at the top) to see your runs."
+METHOD_PLOTS = max(len(methods.get(name).charts) for _, name in methods.choices())  # one plot per charted metric
+X_AXES = {"steps": "step", "tokens seen": "tokens_seen"}
+LOG_BYTES = 6000
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts)) if ts else ""
+def _note(run) -> str:
+    return (run.error or "").split("\n")[0]
 
 
 def list_runs(ctx: AppContext, owner: str | None) -> pd.DataFrame:
+    """The owner's runs, newest first, numbers formatted for reading."""
     rows = []
     for run in reversed(ctx.queue.list(owner)) if owner else []:
         metrics = RunFolder(run.run_dir).metrics() if run.run_dir else []
         last = next((m for m in reversed(metrics) if "loss" in m), {})
-        rows.append(
-            [
-                run.id,
-                run.name,
-                run.status,
-                last.get("step", 0),
-                last.get("loss"),
-                _when(run.started_at),
-                run.error or "",
-            ]
-        )
+        note = _note(run)
+        if run.status == "queued":
+            position = status.queue_position(ctx.queue, run.id, owner)
+            note = f"{fmt.ordinal(position)} in line" if position else note
+        step = last.get("step", 0)
+        rows.append([run.id, run.name, run.status, step, fmt.number(last.get("loss")), fmt.when(run.started_at), note])
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def curves(ctx: AppContext, run_id: str, owner: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Long-form frames for gr.LinePlot: loss (train + held-out), learning rate, the method's charted metrics."""
+    """Long-form frames: loss (train + held-out), learning rate, the method's charted metrics."""
     series = status.curves(ctx.queue, run_id, owner)
     frame = lambda rows: pd.DataFrame(rows, columns=["step", "value", "series"])  # noqa: E731
     return frame(series["loss"]), frame(series["learning_rate"]), frame(series["method"])
-
-
-def charted_title() -> str:
-    """The third chart's title: the methods whose metrics it shows (trainers.methods `charted`)."""
-    labels = [label for label, name in methods.choices() if methods.get(name).charts]
-    return " / ".join(labels) + " metrics" if labels else "Method metrics"
 
 
 def adapter_zip(ctx: AppContext, run_id: str, owner: str | None) -> str:
@@ -59,45 +57,159 @@ def adapter_zip(ctx: AppContext, run_id: str, owner: str | None) -> str:
     return str(ctx.queue.adapter_zip((run_id or "").strip(), owner))
 
 
-def _seed(*series: str) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "step": pd.Series([None] * len(series), dtype="float64"),
-            "value": pd.Series([None] * len(series), dtype="float64"),
-            "series": list(series),
-        }
-    )
+def status_line(state: dict, position: int | None = None, next_eval: str | None = None) -> str:
+    """'**running** — step 12 of 60 [###...] 20 %, about 22 min left · next held-out loss at step 40'."""
+    if state["status"] == "queued" and position:
+        return f"**queued** — {fmt.ordinal(position)} in line"
+    text = f"**{state['status']}** — step {state['step']}" + (f" of {state['max_steps']}" if state["max_steps"] else "")
+    if state["progress"] is not None:
+        filled = int(state["progress"] * 30)
+        text += f"  `[{'#' * filled}{'.' * (30 - filled)}]` {100 * state['progress']:.0f} %"
+        if state["eta_s"]:
+            text += f", about {fmt.duration(state['eta_s'])} left"
+    if next_eval:
+        text += f" · {next_eval}"
+    if state["error"]:
+        text += f"  \n{state['error'].splitlines()[0]}"
+    return text
+
+
+def summary_text(summary: dict) -> str:
+    """A finished run's numbers in one line ('' before it ends)."""
+    if not summary:
+        return ""
+    parts = []
+    before, after = summary.get("eval_loss_before"), summary.get("eval_loss_after")
+    if before is not None and after is not None:
+        parts.append(f"held-out loss {fmt.number(before)} → {fmt.number(after)}")
+    elif after is not None:
+        parts.append(f"held-out loss {fmt.number(after)}")
+    if summary.get("train_loss") is not None:
+        parts.append(f"train loss {fmt.number(summary['train_loss'])}")
+    if summary.get("global_step"):
+        parts.append(f"{summary['global_step']:,} steps")
+    if summary.get("tokens_seen"):
+        parts.append(f"{fmt.count(summary['tokens_seen'])} tokens")
+    if summary.get("wall_time_s") is not None:
+        parts.append(f"wall time {fmt.duration(summary['wall_time_s'])}")
+    if summary.get("peak_memory_mb"):
+        parts.append(f"peak memory {fmt.size_mb(summary['peak_memory_mb'])} ({summary['peak_memory_kind']})")
+    return f"**Summary ({summary['status']})** — " + " · ".join(parts) if parts else ""
+
+
+def _frame(rows, series: str | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["step", "value"]).astype("float64")
+    if series is not None:
+        frame["series"] = series
+    return frame
+
+
+def _seed(series: str | None = None) -> pd.DataFrame:
+    """A typed, point-free frame: the chart fixes its axis types from its first data (numeric here)."""
+    return _frame([(None, None)], series)
+
+
+def run_view(ctx: AppContext, run_id: str, owner: str) -> dict:
+    """Everything the tab shows of one run: status line, summary, frames, the method's charted keys, log."""
+    run = ctx.queue.get(run_id, owner)
+    state = status.run_status(ctx.queue, run_id, owner)
+    series = status.curves(ctx.queue, run_id, owner)
+    position = status.queue_position(ctx.queue, run_id, owner)
+    upcoming = status.next_eval(run.run_dir, state["step"], run.status)
+    return {
+        "status": status_line(state, position, upcoming),
+        "summary": summary_text(status.run_summary(ctx.queue, run_id, owner)),
+        "max_steps": state["max_steps"],
+        "train": _frame(series["train"], "train"),
+        "held_out": _frame(series["held_out"], "held-out"),
+        "evaluates": bool(series["held_out"] or upcoming),
+        "learning_rate": _frame([(s, v) for s, v, _ in series["learning_rate"]], "learning rate"),
+        "method_keys": series["method_keys"],
+        "per_metric": {k: _frame(rows) for k, rows in series["per_metric"].items()},
+        "log": monitor.readable_tail(Path(run.run_dir), LOG_BYTES),
+    }
+
+
+def ask_delete(ctx: AppContext, run_id: str, owner: str | None) -> str:
+    """The question Delete asks first (the run must be the owner's)."""
+    run = ctx.queue.get((run_id or "").strip(), owner)
+    return f"Delete run **{run.id}** ({run.name}) and its files? This cannot be undone."
+
+
+def confirm_delete(ctx: AppContext, run_id: str, owner: str | None) -> str:
+    """Delete the run the question named (jobs.api refuses another owner's run or a running one)."""
+    run_id = (run_id or "").strip()
+    if not run_id:
+        raise StudioError("Choose a run, then press Delete and confirm.")
+    ctx.queue.delete(run_id, owner)
+    return f"Deleted run {run_id} and its files."
+
+
+def compare(ctx: AppContext, run_ids: list[str], owner: str | None, axis: str = "steps"):
+    """(overlay frame [x, loss, run], config diff frame [setting, one column per run]) of two or more runs."""
+    run_ids = list(dict.fromkeys(run_ids or []))
+    if len(run_ids) < 2:
+        raise StudioError("Select two or more runs to compare.")
+    rows = status.overlay(ctx.queue, run_ids, owner, X_AXES.get(axis, "step"))
+    overlay = pd.DataFrame(rows, columns=["x", "loss", "run"]).astype({"x": "float64", "loss": "float64"})
+    labels, diff_rows = status.config_diff(ctx.queue, run_ids, owner)
+    shown = [[key, *("—" if v is None else str(v) for v in values)] for key, *values in diff_rows]
+    return overlay, pd.DataFrame(shown, columns=["setting", *labels])
+
+
+def _plot_update(frame: pd.DataFrame, seed: pd.DataFrame, x_lim, **props):
+    return gr.update(value=frame if len(frame) else seed, x_lim=x_lim, **props)
 
 
 def build(ctx: AppContext, selected_run):
     with gr.Tab("Runs"):
-        table = gr.Dataframe(headers=COLUMNS, interactive=False, label="My runs (newest first)")
-        with gr.Row():
-            run_box = gr.Textbox(label="Selected run id", scale=3)
-            cancel = gr.Button("Cancel")
-            resume = gr.Button("Resume")
-            delete = gr.Button("Delete")
-            download = gr.Button("Download adapter (.zip)")
         state_md = gr.Markdown()
+        table = gr.Dataframe(headers=COLUMNS, interactive=False, label="My runs (newest first)", visible=False)
+        with gr.Row(equal_height=True):
+            run_box = gr.Textbox(label="Selected run id", scale=3, min_width=220)
+            cancel = gr.Button("Cancel", min_width=90)
+            resume = gr.Button("Resume", min_width=90)
+            delete = gr.Button("Delete", min_width=90)
+            download = gr.Button("Download adapter (.zip)", min_width=160)
+        with gr.Row(visible=False) as confirm_row:
+            confirm_md = gr.Markdown()
+            confirm = gr.Button("Confirm delete", variant="stop", min_width=120, scale=0)
+            keep = gr.Button("Keep", min_width=90, scale=0)
+        pending = gr.State(None)  # the run id the question named: Confirm deletes exactly that one
+        file_out = gr.File(label="Adapter", visible=False)
+        # Train N more: the lead adds that control in this row (the selected run's config, N more steps).
+        train_more_row = gr.Row(elem_id="train-more-slot")
+        summary_md = gr.Markdown(visible=False)
         with gr.Row():
-            # The chart fixes its axis types and colour domain from its first data, so it starts with a typed,
-            # point-free frame naming every series it may ever show (held-out loss appears later).
+            # Each chart starts with a typed, point-free frame naming its series (numeric axes from the start).
             loss_plot = gr.LinePlot(
-                _seed("train", "held-out"), x="step", y="value", color="series", title="Loss", height=260
+                _seed("train"), x="step", y="value", color="series", title="Loss", y_title="loss", height=260
             )
-            lr_plot = gr.LinePlot(
-                _seed("learning rate"), x="step", y="value", color="series", title="Learning rate", height=260
-            )
-            reward_plot = gr.LinePlot(
-                _seed(*dict.fromkeys(status.charted_keys().values())),
+            heldout_plot = gr.ScatterPlot(
+                _seed("held-out"),
                 x="step",
                 y="value",
                 color="series",
-                title=charted_title(),
+                title="Held-out loss",
+                y_title="held-out loss",
+                height=260,
+                visible=False,
+            )
+            lr_plot = gr.LinePlot(
+                _seed("learning rate"),
+                x="step",
+                y="value",
+                color="series",
+                title="Learning rate",
+                y_title="learning rate",
                 height=260,
             )
-        log = gr.Code(label="train.log (tail)", language=None, lines=12)
-        file_out = gr.File(label="Adapter")
+        with gr.Row():
+            method_plots = [
+                gr.LinePlot(_seed(), x="step", y="value", height=220, visible=False, min_width=240)
+                for _ in range(METHOD_PLOTS)
+            ]
+        log = gr.Code(label="train.log (tail, without third-party warnings)", language=None, lines=12)
         timer = gr.Timer(2.0)
 
         @handler(None)
@@ -106,33 +218,34 @@ def build(ctx: AppContext, selected_run):
             if owner:
                 ctx.queue.provide_token(owner, user.token)  # runs waiting for a sign-in after a restart go on
             runs = list_runs(ctx, owner)
-            if not run_id and len(runs):
-                run_id = runs.iloc[0]["run"]
-            if not run_id or not owner:
-                return runs, run_id, "No run selected.", gr.skip(), gr.skip(), gr.skip(), ""
+            hidden = gr.update(visible=False)
+            idle = [gr.skip()] * (3 + METHOD_PLOTS)
+            if not owner or not len(runs):
+                line = SIGNED_OUT if not owner else EMPTY
+                return gr.update(value=runs, visible=False), "", line, hidden, *idle, ""
+            run_id = (run_id or "").strip() or status.default_run(ctx.queue, owner)
             try:
-                state = status.run_status(ctx.queue, run_id, owner)
-                loss, lr, rewards = curves(ctx, run_id, owner)
-                text = ctx.queue.log_tail(run_id, owner, 6000)
+                view = run_view(ctx, run_id, owner)
             except StudioError as exc:
-                return runs, run_id, str(exc), gr.skip(), gr.skip(), gr.skip(), ""
-            bar = ""
-            if state["progress"] is not None:
-                filled = int(state["progress"] * 30)
-                bar = f"`[{'#' * filled}{'.' * (30 - filled)}]` {100 * state['progress']:.0f} %"
-                if state["eta_s"]:
-                    bar += f", about {state['eta_s']:.0f} s left"
-            md = (
-                f"**{state['status']}** — step {state['step']}"
-                + (f" of {state['max_steps']}" if state["max_steps"] else "")
-                + f"  {bar}"
-                + (f"  \n{state['error']}" if state["error"] else "")
-            )
-            # An empty frame has no numeric columns and would fix the chart's axes as categories: skip it.
-            plots = [frame if len(frame) else gr.skip() for frame in (loss, lr, rewards)]
-            return runs, run_id, md, *plots, text
+                return gr.update(value=runs, visible=True), run_id, str(exc), hidden, *idle, ""
+            x_lim = [0, view["max_steps"]] if view["max_steps"] else None
+            plots = [
+                _plot_update(view["train"], _seed("train"), x_lim),
+                _plot_update(view["held_out"], _seed("held-out"), x_lim, visible=view["evaluates"]),
+                _plot_update(view["learning_rate"], _seed("learning rate"), x_lim),
+            ]
+            for i in range(METHOD_PLOTS):
+                if i < len(view["method_keys"]):
+                    key = view["method_keys"][i]
+                    plots.append(
+                        _plot_update(view["per_metric"][key], _seed(), x_lim, title=key, y_title=key, visible=True)
+                    )
+                else:
+                    plots.append(hidden)
+            summary = gr.update(value=view["summary"], visible=bool(view["summary"]))
+            return gr.update(value=runs, visible=True), run_id, view["status"], summary, *plots, view["log"]
 
-        outputs = [table, run_box, state_md, loss_plot, lr_plot, reward_plot, log]
+        outputs = [table, run_box, state_md, summary_md, loss_plot, heldout_plot, lr_plot, *method_plots, log]
         timer.tick(refresh, [run_box], outputs, api_name=False, show_progress="hidden")
 
         @handler(None)  # the run started on the Train tab (this page's own state)
@@ -146,6 +259,7 @@ def build(ctx: AppContext, selected_run):
             return evt.row_value[0] if evt.row_value else None
 
         table.select(pick, None, run_box, api_name=False)
+        run_box.change(lambda: gr.update(value=None, visible=False), None, file_out, api_name=False)
 
         def act(action):
             @handler(f"{action} runs")
@@ -159,13 +273,85 @@ def build(ctx: AppContext, selected_run):
 
             return acted
 
-        for button, action in ((cancel, "cancel"), (resume, "resume"), (delete, "delete")):
+        for button, action in ((cancel, "cancel"), (resume, "resume")):
             button.click(act(action), [run_box], state_md, api_name=False)
+
+        @handler("delete runs")
+        def delete_asked(user, run_id):
+            question = ask_delete(ctx, run_id, user.owner)
+            return gr.update(visible=True), question, (run_id or "").strip()
+
+        delete.click(delete_asked, [run_box], [confirm_row, confirm_md, pending], api_name=False)
+
+        @handler("delete runs")
+        def delete_confirmed(user, run_id):
+            done = confirm_delete(ctx, run_id, user.owner)
+            return gr.update(visible=False), done, None, ""
+
+        confirm.click(delete_confirmed, [pending], [confirm_row, state_md, pending, run_box], api_name=False)
+        keep.click(lambda: (gr.update(visible=False), None), None, [confirm_row, pending], api_name=False)
 
         @handler("download adapters")
         def download_zip(user, run_id):
-            return adapter_zip(ctx, run_id, user.owner)
+            return gr.update(value=adapter_zip(ctx, run_id, user.owner), visible=True)
 
         download.click(download_zip, [run_box], file_out, api_name=False)
+        compare_parts = _build_compare(ctx, timer)
         publish_panel.build(ctx, run_box)
-    return {"table": table, "run_box": run_box, "loss_plot": loss_plot, "status": state_md}
+    return {
+        "table": table,
+        "run_box": run_box,
+        "loss_plot": loss_plot,
+        "status": state_md,
+        "summary": summary_md,
+        "train_more_row": train_more_row,
+        **compare_parts,
+    }
+
+
+def _build_compare(ctx: AppContext, timer):
+    with gr.Accordion("Compare runs: overlay their loss and diff their configs", open=False):
+        with gr.Row():
+            picked = gr.Dropdown(choices=[], multiselect=True, label="Runs to compare (two or more of yours)", scale=3)
+            axis = gr.Radio(list(X_AXES), value="steps", label="x axis", min_width=200)
+        compare_md = gr.Markdown()
+        overlay_plot = gr.LinePlot(
+            pd.DataFrame({"x": [None], "loss": [None], "run": [""]}).astype({"x": "float64", "loss": "float64"}),
+            x="x",
+            y="loss",
+            color="run",
+            title="Train loss of the selected runs",
+            x_title="step",
+            y_title="loss",
+            height=300,
+            visible=False,
+        )
+        diff = gr.Dataframe(label="Settings that differ (config.yaml)", interactive=False, visible=False)
+        known = gr.State([])  # this page's current choices, so the timer only sends a change
+
+        @handler(None)
+        def choices(user, shown):
+            runs = reversed(ctx.queue.list(user.owner)) if user.owner else []
+            now = [[status.run_label(run), run.id] for run in runs]
+            return (gr.update(choices=[tuple(c) for c in now]), now) if now != shown else (gr.skip(), gr.skip())
+
+        timer.tick(choices, [known], [picked, known], api_name=False, show_progress="hidden")
+
+        @handler(None)
+        def compared(user, run_ids, x_axis):
+            hidden = gr.update(visible=False)
+            if len(run_ids or []) < 2:
+                return "Select two or more runs to overlay their loss and see the settings that differ.", hidden, hidden
+            frame, table = compare(ctx, run_ids, user.owner, x_axis)
+            # a colour per run: a new set of runs redraws the legend
+            colours = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(table.columns[1:])}
+            plot = gr.update(value=frame, visible=True, x_title=x_axis.removesuffix("s"), color_map=colours)
+            note = "" if len(table) else "Their configs are the same."
+            return note, plot, gr.update(value=table, visible=bool(len(table)))
+
+        for event in (picked.change, axis.change):
+            event(compared, [picked, axis], [compare_md, overlay_plot, diff], api_name=False)
+    return {"compare_runs": picked, "overlay_plot": overlay_plot, "config_diff": diff}
+
+
+PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
