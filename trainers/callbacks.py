@@ -40,8 +40,9 @@ def rows_from_log_history(log_history: list[dict]) -> list[dict]:
 class MetricsWriter(TrainerCallback):
     """Appends one JSON object per log event to metrics.jsonl, flushed, with tokens_per_second."""
 
-    def __init__(self, folder: RunFolder):
+    def __init__(self, folder: RunFolder, step_offset: int = 0):
         self.folder = folder
+        self.step_offset = step_offset  # a continuation logs on from its parent's last step (continuous curves)
         self._last_time = None
         self._last_tokens = None
 
@@ -57,7 +58,7 @@ class MetricsWriter(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not logs or not state.is_world_process_zero:
             return
-        row = {"step": state.global_step, "epoch": round(state.epoch or 0.0, 4)}
+        row = {"step": state.global_step + self.step_offset, "epoch": round(state.epoch or 0.0, 4)}
         for key, value in logs.items():
             if key in _SKIP or not isinstance(value, (int, float)):
                 continue
@@ -72,6 +73,27 @@ class MetricsWriter(TrainerCallback):
             self._last_tokens, self._last_time = tokens, now
         row["time"] = round(time.time(), 3)
         self.folder.append_metrics(row)
+
+
+class OptimizerFromCheckpoint(TrainerCallback):
+    """A continuation starts from its parent's optimizer state (AdamW moments) with a fresh learning-rate schedule:
+    the state is loaded once the trainer has built its optimizer, and each group keeps the new schedule's rate."""
+
+    def __init__(self, checkpoint: str | Path):
+        self.path = Path(checkpoint) / "optimizer.pt"
+        self.loaded = False
+
+    def on_train_begin(self, args, state, control, optimizer=None, **kwargs):
+        import torch
+
+        if optimizer is None or not self.path.is_file():
+            return
+        saved = torch.load(self.path, map_location="cpu", weights_only=True)
+        fresh = [{k: g[k] for k in ("lr", "initial_lr") if k in g} for g in optimizer.param_groups]
+        optimizer.load_state_dict(saved)
+        for group, rates in zip(optimizer.param_groups, fresh, strict=True):
+            group.update(rates)
+        self.loaded = True
 
 
 class GracefulStop(TrainerCallback):

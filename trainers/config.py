@@ -129,8 +129,21 @@ class RunConfig:
         },
     )
 
+    continues: str | None = field(
+        default=None,
+        metadata={"help": "The run this one continues (python -m trainers continue); init_from is its checkpoint."},
+    )
+    autofit: list[str] = field(
+        default_factory=list,
+        metadata={"help": "What auto-fit changed in this config and why (python -m trainers fit)."},
+    )
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        for key in ("continues", "autofit"):  # optional notes: a config without them reads as before
+            if not out[key]:
+                del out[key]
+        return out
 
 
 SECTIONS = {"model": ModelSection, "peft": PeftSection, "data": DataSection, "launch": LaunchSection}
@@ -528,7 +541,26 @@ def from_dict(raw: Any) -> RunConfig:
             "(e.g. launch: {profile: ddp, num_processes: 2})."
         )
     rewards = check_rewards(method, raw.get("rewards"))
-    return RunConfig(method=method, init_from=init_from, training=training, rewards=rewards, **sections)
+    continues, autofit = raw.get("continues"), raw.get("autofit") or []
+    if continues is not None and (not isinstance(continues, str) or not continues.strip()):
+        raise ConfigError(f"'continues' must be the id of the run this one continues, got {_kind(continues)}.")
+    if continues and not init_from:
+        raise ConfigError("'continues' needs init_from set to that run's last checkpoint folder.")
+    if not isinstance(autofit, list) or not all(isinstance(x, str) for x in autofit):
+        raise ConfigError(f"'autofit' must be a list of notes (text), got {_kind(autofit)}.")
+    return RunConfig(
+        method=method, init_from=init_from, training=training, rewards=rewards, continues=continues,
+        autofit=list(autofit), **sections,
+    )  # fmt: skip
+
+
+def activation_checkpointing(training: dict[str, Any], default: bool) -> bool:
+    """Whether the run checkpoints activations: `activation_checkpointing`, or its deprecated alias
+    `gradient_checkpointing` (older configs and recipes), else `default`."""
+    for key in ("activation_checkpointing", "gradient_checkpointing"):
+        if training.get(key) is not None:
+            return bool(training[key])
+    return default
 
 
 def check_rewards(method: str, rewards: Any) -> list[dict[str, Any]]:

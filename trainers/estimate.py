@@ -17,8 +17,8 @@ from pathlib import Path
 from core.errors import StudioError
 from data import doctor
 from data.sources import is_local, load
-from trainers import methods
-from trainers.config import DataSection, ModelSection, PeftSection, RunConfig
+from trainers import attention, methods
+from trainers.config import DataSection, ModelSection, PeftSection, RunConfig, activation_checkpointing
 from trainers.models import peft_config, resolve_and_load_tokenizer, resolve_model_path
 
 TIERS_FILE = Path(__file__).resolve().parent.parent / "templates" / "hardware" / "spaces-2026-11.yaml"
@@ -130,9 +130,9 @@ def _runtime(cfg: RunConfig, gpu: bool) -> dict:
     packed = methods.get(cfg.method).packs and (
         t.get("padding_free") or (t.get("packing") and t.get("packing_strategy", "bfd") != "wrapped")
     )
-    flash = (cfg.model.attn_implementation or "").startswith("flash")
+    flash = attention.is_flash(cfg.model.attn_implementation)
     micro = 1 if packed and not flash else batch  # packed rows one per forward pass without FlashAttention
-    ckpt = bool(t.get("gradient_checkpointing", gpu))  # TRL's default is on; the engine turns it off on CPU
+    ckpt = activation_checkpointing(t, gpu)  # TRL's default is on; the engine turns it off on CPU
     return {"batch": batch, "accum": accum, "seq": seq, "micro": micro, "ckpt": ckpt, "packed": bool(t.get("packing"))}
 
 

@@ -14,6 +14,7 @@ import resource
 import sys
 import time
 import traceback
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,12 +25,13 @@ from core.errors import DISK_FULL, ConfigError, user_message
 from core.runfolder import RunFolder, RunSummary, read_json
 from data import doctor
 from data.splits import load_for_run
+from trainers import attention, methods, models
 from trainers import checkpoint_sync as hub_ckpt
 from trainers import config as config_mod
-from trainers import methods, models
 from trainers.callbacks import (
     GracefulStop,
     MetricsWriter,
+    OptimizerFromCheckpoint,
     install_test_faults,
     rows_from_log_history,
     truncate_metrics,
@@ -40,7 +42,8 @@ log = logging.getLogger("trainers")
 RUNTIME_KEYS = (
     "use_cpu",
     "bf16",
-    "gradient_checkpointing",
+    "activation_checkpointing",
+    "use_liger_kernel",
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
     "per_device_eval_batch_size",
@@ -156,7 +159,17 @@ def runtime_training_args(cfg, hw: dict, run_dir: Path, has_eval: bool) -> dict:
     args = dict(cfg.training)
     if hw["device"] == "cpu":
         args.setdefault("use_cpu", True)
-        args.setdefault("gradient_checkpointing", False)
+    # Always explicit, under its current name: TRL's own default (gradient_checkpointing=True) and the deprecated
+    # alias would each print a FutureWarning into train.log. TRL's default is on; the engine turns it off on CPU.
+    args["activation_checkpointing"] = config_mod.activation_checkpointing(args, hw["device"] != "cpu")
+    args.pop("gradient_checkpointing", None)
+    if "gradient_checkpointing_kwargs" in args:
+        args.setdefault("activation_checkpointing_kwargs", args.pop("gradient_checkpointing_kwargs"))
+    liger, note = attention.liger(args, hw["device"])
+    if "use_liger_kernel" in args:
+        args["use_liger_kernel"] = liger
+    if note:
+        log.info(note)
     args.setdefault("bf16", hw["bf16"])
     if cfg.model.quantization != "none" and hw["device"] == "cpu":
         args["bf16"] = False
@@ -178,7 +191,7 @@ def one_packed_row_per_pass(cfg, args: dict) -> dict:
     padding_free = args.get("padding_free") or (
         args.get("packing") and args.get("packing_strategy", "bfd") in ("bfd", "bfd_split")
     )
-    flash = (cfg.model.attn_implementation or "").startswith("flash")
+    flash = attention.is_flash(cfg.model.attn_implementation)
     batch = int(args.get("per_device_train_batch_size", 8))
     if not methods.get(cfg.method).packs or not padding_free or flash or batch == 1:
         return args
@@ -200,6 +213,7 @@ def _peak_memory(hw: dict) -> dict:
         import torch
 
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        out["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
     return out
 
 
@@ -387,6 +401,7 @@ class Parts:
     fmt: str
     data_info: dict
     rewards: list = field(default_factory=list)  # GRPO's rewards (the config's `rewards:`)
+    baseline_rss_mb: float = 0.0  # peak RSS before the model loads: imports, tokenizer, data (the probe's zero)
 
 
 @dataclass
@@ -440,6 +455,7 @@ def load_parts(cfg, hw: dict, folder: RunFolder) -> Parts:
     with main_first():
         tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
         train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, folder)
+    baseline = _peak_memory({"device": "cpu"})["peak_rss_mb"]
     full = cfg.peft.type == "none"
     method = methods.get(cfg.method)  # its model class (a causal LM, or a scorer) and its adapter's task type
     model = models.load_model(
@@ -447,11 +463,13 @@ def load_parts(cfg, hw: dict, folder: RunFolder) -> Parts:
     )
     peft_cfg = models.peft_config(cfg.peft, method)
     init_source = None
-    if cfg.init_from:
+    if cfg.init_from and not (full and cfg.continues):  # a full continuation loads the checkpoint as its model
         model, init_source = models.apply_init_from(model, cfg.init_from, full_finetune=full, method=method)
         peft_cfg = None  # the starting adapter's own config is trained further
         log.info("Starting from adapter %s", init_source)
-    return Parts(tokenizer, model_path, model, peft_cfg, init_source, train_ds, eval_ds, fmt, data_info, cfg.rewards)
+    return Parts(
+        tokenizer, model_path, model, peft_cfg, init_source, train_ds, eval_ds, fmt, data_info, cfg.rewards, baseline
+    )
 
 
 @contextlib.contextmanager
@@ -474,7 +492,7 @@ def scoped_environ(changes: dict, keep_existing: tuple[str, ...] = ()):
                 os.environ[key] = value
 
 
-def resume_point(cfg, args: dict, resolved: dict, folder: RunFolder) -> ResumePoint:
+def resume_point(cfg, args: dict, resolved: dict, folder: RunFolder, step_offset: int = 0) -> ResumePoint:
     """Phase 4: the newest complete checkpoint (or one fetched from the Hub); metrics.jsonl is cut to its step,
     or removed for a fresh start, so no step is logged twice."""
     ckpt_dir = Path(args["output_dir"])
@@ -487,7 +505,7 @@ def resume_point(cfg, args: dict, resolved: dict, folder: RunFolder) -> ResumePo
     if last_ckpt:
         step = read_json(Path(last_ckpt) / "trainer_state.json").get("global_step", 0)
         if is_main():
-            truncate_metrics(folder, step)
+            truncate_metrics(folder, step + step_offset)
         log.info("Resuming from %s (step %s)", last_ckpt, step)
     elif folder.metrics_path.exists() and is_main():
         folder.metrics_path.unlink()
@@ -537,23 +555,69 @@ def final_metrics(folder: RunFolder, result, resumed: bool, eval_before: dict | 
     return final
 
 
-def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
+def choose_attention(cfg, hw: dict) -> dict:
+    """The fastest attention kernel for this machine (trainers/attention.py), set on the config for this process
+    only (config.yaml keeps what the user wrote) and logged; the caller records it in summary.json."""
+    choice = attention.choose(cfg.model.attn_implementation, hw["device"])
+    cfg.model.attn_implementation = choice["implementation"]
+    log.info("Attention: %s (%s)", choice["implementation"] or "default", choice["reason"])
+    return choice
+
+
+@contextlib.contextmanager
+def quiet_peft_deprecation():
+    """PEFT 0.21 reads transformers' deprecated `is_gradient_checkpointing` whenever it wraps a model (get_peft_model,
+    PeftModel.from_pretrained): a FutureWarning the engine cannot avoid by its own arguments, kept out of train.log."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
+def continuation(cfg) -> dict | None:
+    """A continued run (`continues:`): its parent's checkpoint (init_from) and the step it had reached."""
+    if not cfg.continues:
+        return None
+    ckpt = Path(cfg.init_from)
+    state = read_json(ckpt / "trainer_state.json")
+    if "global_step" not in state:
+        raise ConfigError(f"init_from {cfg.init_from!r} is not a complete checkpoint, so run {cfg.continues} cannot continue from it.")  # fmt: skip
+    # The parent may itself be a continuation: its checkpoints count from its own start, its metrics from the first run.
+    parent = read_json(ckpt.parent.parent / "summary.json").get("continues") or {}
+    step = int(state["global_step"]) + int(parent.get("from_step") or 0)
+    return {"run": cfg.continues, "checkpoint": cfg.init_from, "from_step": step}
+
+
+def execute(
+    config_path: str, run_dir: Path, overrides: list[str], extra_callbacks: tuple = (), probe: bool = False
+) -> dict:
     """Train; returns the summary. Raises on failure (the caller turns it into one user line).
     Phases: resolve config, load parts, runtime args, resume point, build, train/evaluate, save, summarise.
-    The environment changes (tracking) and the SIGTERM handler are scoped: restored on every exit path."""
+    The environment changes (tracking) and the SIGTERM handler are scoped: restored on every exit path.
+    probe: a measuring dry run (trainers/probe.py): no evaluation, no checkpoint, no adapter."""
     started = time.time()
     folder = RunFolder(run_dir)
     cfg, resolved = resolve_config(config_path, overrides, folder)
     method = methods.get(cfg.method)
     hw, summary = start_summary(cfg, folder)
-    parts = load_parts(cfg, hw, folder)
+    summary.update(attention=choose_attention(cfg, hw))
+    cont = continuation(cfg)
+    with quiet_peft_deprecation():
+        parts = load_parts(cfg, hw, folder)
+    if probe:
+        parts.eval_ds = None
     args = runtime_training_args(cfg, hw, folder.path, parts.eval_ds is not None)
+    offset = cont["from_step"] if cont else 0
 
     with scoped_environ(tracking_env(args.get("report_to"), folder.path), keep_existing=("WANDB_MODE",)):
-        resume = resume_point(cfg, args, resolved, folder)
+        resume = resume_point(cfg, args, resolved, folder, offset)
         stopper = GracefulStop()
+        callbacks = [MetricsWriter(folder, offset), stopper, *extra_callbacks]
+        optimizer_state = OptimizerFromCheckpoint(cont["checkpoint"]) if cont and not resume.checkpoint else None
+        if optimizer_state:  # a resumed continuation has its own optimizer state (in its own checkpoint)
+            callbacks.append(optimizer_state)
         with stopper:  # SIGTERM -> checkpoint and stop, from the trainer's build to the end of training
-            trainer, plan = build(method, parts, args, [MetricsWriter(folder), stopper])
+            with quiet_peft_deprecation():
+                trainer, plan = build(method, parts, args, callbacks)
             counts = models.parameter_counts(trainer.model)
             log.info("Loss mask: %s; parameters: %s", plan["loss_mask"], counts)
             summary.update(
@@ -564,7 +628,10 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
                     "init_from": parts.init_source,
                     "model_path": parts.model_path,
                     "runtime_training": {k: args[k] for k in RUNTIME_KEYS if k in args},
+                    "baseline_rss_mb": parts.baseline_rss_mb,
                     **({"checkpoint_sync": resume.sync} if resume.sync else {}),
+                    **({"continues": cont} if cont else {}),
+                    **({"autofit": cfg.autofit} if cfg.autofit else {}),
                 }
             )
             folder.write_summary(summary)
@@ -578,13 +645,16 @@ def execute(config_path: str, run_dir: Path, overrides: list[str]) -> dict:
             folder.write_summary(summary)
             log.info("Stopped on request after step %s; checkpoint saved.", trainer.state.global_step)
             return summary.to_dict()
+        if optimizer_state:
+            summary.update(continues={**cont, "optimizer_state_loaded": optimizer_state.loaded})
         eval_after = trainer.evaluate() if parts.eval_ds is not None else None
-        save(trainer, parts.tokenizer, folder)
+        if not probe:
+            save(trainer, parts.tokenizer, folder)
 
     summary.update(  # phase 8: summarise
         status="succeeded",
         finished_at=datetime.now(UTC).isoformat(),
-        global_step=trainer.state.global_step,
+        global_step=trainer.state.global_step + offset,
         final_metrics=final_metrics(folder, result, bool(resume.checkpoint), eval_before, eval_after),
         tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
         wall_time_s=round(time.time() - started, 2),
