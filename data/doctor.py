@@ -28,6 +28,7 @@ class Finding:
     code: str
     message: str
     rows: list = field(default_factory=list)
+    count: int = 0  # rows concerned (rows lists at most SHOW of them)
 
 
 @dataclass
@@ -38,14 +39,16 @@ class Report:
     evidence: str | None = None
     rows_kept: int | None = None
     tokens: dict | None = None
+    histogram: dict | None = None  # tokens per row in bins (histogram()), with the max_length cut
     findings: list[Finding] = field(default_factory=list)
 
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.level == "error"]
 
-    def add(self, level, code, message, rows=()):
-        self.findings.append(Finding(level, code, message, list(rows)[:SHOW]))
+    def add(self, level, code, message, rows=(), count: int | None = None):
+        rows = list(rows)
+        self.findings.append(Finding(level, code, message, rows[:SHOW], len(rows) if count is None else count))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -228,6 +231,29 @@ def _duplicates(hashes: list[str], indices: list[int], skip: set[int] = frozense
     return dups
 
 
+def histogram(lengths, max_length: int | None, bins: int = 16) -> dict:
+    """Tokens per row in about `bins` bins of equal width up to max_length (half as many past it, up to
+    3 x max_length, then one bin for the rest); max_length + 1 is a bin edge, so the bins from it on hold exactly
+    the rows truncation cuts.  {"edges": [e0, e1, ...], "counts": [...], "max_length": m, "over": rows over m}."""
+    import math
+
+    import numpy as np
+
+    lengths = np.asarray(lengths)
+    top = int(lengths.max()) if len(lengths) else 0
+    width = max(1, math.ceil(min(top, max_length or top) / bins))
+    edges = list(range(0, min(top, max_length or top) + 1, width))
+    if max_length and top >= max_length:
+        stop = min(top, 3 * max_length)
+        past = max(1, math.ceil((stop - max_length) / (bins // 2)))  # coarser bins past the cut
+        edges = [e for e in edges if e <= max_length] + list(range(max_length + 1, stop + 1, past))
+    if edges[-1] <= top:
+        edges.append(top + 1)
+    counts, _ = np.histogram(lengths, bins=edges)
+    over = int((lengths > max_length).sum()) if max_length else 0
+    return {"edges": edges, "counts": counts.tolist(), "max_length": max_length, "over": over}
+
+
 def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str, drop: bool = True):
     """Token percentiles, overlong rows, shortened prompts; drops the rows that keep no loss token (unless `drop`
     is False: invalid rows were kept and already stop training).  Returns ds."""
@@ -243,6 +269,7 @@ def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str,
     report.tokens = {f"p{q}": int(np.percentile(lengths, q)) for q in (50, 90, 99)}
     report.tokens.update(max=int(lengths.max()), mean=round(float(lengths.mean()), 1), total=int(lengths.sum()))
     report.tokens["loss_tokens"] = int(loss.clip(0).sum())
+    report.histogram = histogram(lengths, plan.max_length)
     if capped.any():  # counts of the huge rows are lower bounds
         report.tokens.update(capped_rows=int(capped.sum()))
     at_least = "at least " if capped.any() else ""
@@ -256,6 +283,7 @@ def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str,
             f"{len(shortened)} {unit} have prompts too long for max_length {plan.max_length} beside their replies: "
             "each prompt was cut from its start (oldest turns first, marked …) so the replies fit.",
             [index[int(i)] for i in shortened[:SHOW]],
+            len(shortened),
         )
     max_length = plan.max_length
     over = np.nonzero(((lengths > max_length) | capped) & (loss != 0))[0] if max_length else []
@@ -272,6 +300,7 @@ def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str,
             + (f"; {huge} of them are over {limit} characters, measured on {limit} characters only" if huge else "")
             + ". Raise training.max_length or drop those rows.",
             [index[int(i)] for i in over[:SHOW]],
+            len(over),
         )
     empty = np.nonzero(loss == 0)[0]
     if len(empty) and drop:
@@ -290,6 +319,7 @@ def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str,
                 + (f" (the shortest prompt is {int(prompts.min())} tokens)" if prompts.any() else "")
                 + ". Raise training.max_length or use shorter prompts.",
                 [index[int(i)] for i in empty[:SHOW]],
+                len(empty),
             )
             return ds.select([])
         report.add(
@@ -298,6 +328,7 @@ def _token_findings(report: Report, ds, plan: tokens.Plan, form: str, what: str,
             f"{len(empty)} {unit} keep no reply token ({why}) and are dropped: nothing of them would train. "
             "Raise training.max_length to keep them.",
             [index[int(i)] for i in empty[:SHOW]],
+            len(empty),
         )
         ds = ds.select(np.nonzero(loss != 0)[0].tolist())
     return ds
@@ -365,6 +396,10 @@ def _media_only(bad: list[tuple[int, str]], rows: int) -> bool:
     return len(bad) == rows and all(marker in e for _, e in bad)
 
 
+def _options(section, keep_chosen: bool) -> dict:
+    return {"system_prompt": section.system_prompt, "chat_template": section.chat_template, "keep_chosen": keep_chosen}
+
+
 def examine(
     dataset,
     task: formats.Task,
@@ -407,8 +442,7 @@ def examine(
     chosen = formats.keeps_chosen(fmt, task, keep)
     if chosen:
         report.evidence += "; data.keep: chosen trains SFT on the prompt and its chosen (or true-labelled) reply"
-    options = {"system_prompt": section.system_prompt, "chat_template": section.chat_template, "keep_chosen": chosen}
-    ds = convert(dataset, fmt, options)
+    ds = convert(dataset, fmt, _options(section, chosen))
     form = standard_form(ds.column_names)
     if tokenizer is not None and not _template_findings(report, ds, tokenizer, plan):
         return None, report, {}
@@ -565,3 +599,26 @@ def render_text(reports: list[Report]) -> str:
     verdict = "NOT trainable" if any(r.errors for r in reports) else "trainable"
     lines.append(f"== verdict: {verdict}")
     return "\n".join(lines)
+
+
+def converted_row(dataset, index: int, fmt_name: str, task: formats.Task, section) -> tuple[dict, str]:
+    """Row `index` (a row number of the doctor's report) of the raw `dataset`, converted as `examine` converts it
+    in format `fmt_name`: (its standard columns, why it is invalid or "")."""
+    dataset = formats.apply_column_map(dataset, section.columns)
+    fmt = formats.BY_NAME[fmt_name]
+    if fmt.regroup is not None:
+        dataset = fmt.regroup(dataset)
+    if not 0 <= index < len(dataset):
+        raise DataError(f"There is no row {index}: the rows are numbered 0 to {len(dataset) - 1}.")
+    options = _options(section, formats.keeps_chosen(fmt, task, getattr(section, "keep", None)))
+    row = _convert_row(dataset[int(index)], fmt, options)
+    return {k: v for k, v in row.items() if not k.startswith("__")}, row["__error"]
+
+
+def measured_row(tokenizer, row: dict, form: str, plan: tokens.Plan) -> tuple[dict, tokens.Measure]:
+    """One converted row measured as `_measure_batch` measures it: (the row as it trains, its prompt shortened when
+    the doctor shortens it, and its Measure)."""
+    limit = measure_limit(plan.max_length)
+    measured = _clip_for_measure(row, limit, plan.keep or clip.KEEP_START) if clip.size(row) > limit else row
+    m = tokens.measure(tokenizer, measured, form, plan)
+    return {**measured, **(m.shortened or {})}, m

@@ -7,7 +7,9 @@ from the environment (HF_TOKEN) through huggingface_hub itself.
 from __future__ import annotations
 
 import json
+import os
 import re
+import socket
 from pathlib import Path
 
 from core.errors import DataError
@@ -239,8 +241,64 @@ def load_hub(source: str, split: str, subset: str | None, revision: str | None):
         raise _split_error(source, split, exc) from exc
 
 
-def load(source: str, split: str = "train", subset: str | None = None, revision: str | None = None):
-    """Return a `datasets.Dataset` for one split of a local file/folder or Hub dataset."""
+_TRUE = ("1", "true", "yes", "on")
+
+
+def hub_offline() -> bool:
+    """HF_HUB_OFFLINE is set (huggingface_hub reads it at import; the environment may have set it since)."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE) or os.environ.get("HF_HUB_OFFLINE", "").lower() in _TRUE
+
+
+def hub_reachable(timeout: float = 1.5) -> bool:
+    """Whether the Hub (HF_ENDPOINT) accepts a connection: False offline (HF_HUB_OFFLINE) or when nothing answers
+    within `timeout` seconds.  Behind a proxy the proxy decides: assumed reachable."""
+    if hub_offline():
+        return False
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    from huggingface_hub import constants
+
+    scheme, _, rest = constants.ENDPOINT.partition("://")
+    host = rest.split("/")[0]
+    name, _, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
+    try:
+        socket.create_connection((name, int(port or (80 if scheme == "http" else 443))), timeout=timeout).close()
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def in_local_cache(source: str) -> bool:
+    """A Hub dataset id that `datasets` can load without the Hub: prepared in its cache or downloaded to the Hub's."""
+    from datasets import config
+    from datasets.naming import camelcase_to_snakecase
+    from huggingface_hub import constants
+
+    *namespace, name = source.split("/")
+    prepared = Path(config.HF_DATASETS_CACHE) / "___".join([*namespace, camelcase_to_snakecase(name)])
+    downloaded = Path(constants.HF_HUB_CACHE) / ("datasets--" + source.replace("/", "--"))
+    return prepared.is_dir() or downloaded.is_dir()
+
+
+def offline_refusal(source: str) -> DataError:
+    return DataError(
+        f"The Hugging Face Hub could not be reached from here and {source!r} is not in the local dataset cache: "
+        "use a local data file instead (upload it, or give its path)."
+    )
+
+
+def load(
+    source: str,
+    split: str = "train",
+    subset: str | None = None,
+    revision: str | None = None,
+    online: bool | None = None,
+):
+    """Return a `datasets.Dataset` for one split of a local file/folder or Hub dataset.  A Hub id fails at once,
+    without a network call, when the Hub is unreachable (`online` False, or None and hub_reachable() says so)
+    and the dataset is not in the local cache."""
     if not source or not source.strip():
         raise DataError("data.source is empty: give a Hub dataset id or a file path.")
     if is_local(source):
@@ -248,4 +306,6 @@ def load(source: str, split: str = "train", subset: str | None = None, revision:
         if not path.exists():
             raise DataError(f"Data file {source!r} does not exist: check data.source.")
         return load_local(path, split, subset)
+    if not (hub_reachable() if online is None else online) and not in_local_cache(source):
+        raise offline_refusal(source)
     return load_hub(source, split, subset, revision)

@@ -22,16 +22,18 @@ def load_for_run(
     max_length: int | None = None,
     keep: str | None = "start",
     plan: tokens.Plan | None = None,
+    online: bool | None = None,
 ):
     """Returns (train, eval or None, TRL form, info, doctor reports); datasets are None when a report has errors.
 
     `plan` says how the trainer tokenizes, masks and truncates (the trainers layer builds it from the run's
     config); without one, rows are truncated to `max_length` keeping the `keep` side ("start" / "end"; None: the
     trainer keeps every token).  Rows too long to measure are clipped on the side the trainer drops before it
-    tokenizes them (data/clip.py).  `info` counts the rows that train exactly."""
+    tokenizes them (data/clip.py).  `info` counts the rows that train exactly.  `online`: whether the Hub is
+    reachable, when the caller knows (None: sources.load probes when a source is a Hub id)."""
     plan = plan or tokens.Plan(max_length=max_length, keep=keep)
     max_length, keep = plan.max_length, plan.keep
-    raw = sources.load(section.source, section.split, section.subset, section.revision)
+    raw = sources.load(section.source, section.split, section.subset, section.revision, online)
     train, report, train_hashes = doctor.examine(raw, task, section, "training", tokenizer, plan=plan)
     reports = [report]
     info = {"format": report.format, "evidence": report.evidence, "source": section.source, "split": section.split}
@@ -41,7 +43,7 @@ def load_for_run(
     if section.eval_source or section.eval_split:
         source = section.eval_source or section.source
         split = section.eval_split or "train"
-        raw_eval = sources.load(source, split, section.subset, section.revision)
+        raw_eval = sources.load(source, split, section.subset, section.revision, online)
         eval_ds, eval_report, eval_hashes = doctor.examine(raw_eval, task, section, "held-out", tokenizer, plan=plan)
         reports.append(eval_report)
         if eval_report.errors:

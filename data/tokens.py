@@ -282,37 +282,56 @@ def uses(row: dict) -> tuple[bool, bool]:
     return tools, any(m.get("reasoning_content") for m in turns)
 
 
-def loss_spans(tokenizer, row: dict, form: str, plan: Plan) -> list[tuple[str, bool]]:
-    """A converted row as the trainer sees it, cut into (text, trained) spans: what the loss falls on after
-    masking and truncation (a pair: its chosen sequence).  Text past the truncation window is left out."""
+TRAINED, MASKED, CUT = "trained", "masked", "cut"
+
+
+def _reply_pair(row: dict, form: str, reply: str):
+    """(prompt, reply) of a row whose loss starts after a prompt; `reply` picks a pair's "chosen" or "rejected"."""
+    if form == "preference":
+        return row["prompt"], row[reply]
+    if form == "prompt_completion":
+        return row["prompt"], row["completion"]
+    return last_turn(row["messages"])
+
+
+def token_spans(tokenizer, row: dict, form: str, plan: Plan, reply: str = "chosen") -> list[tuple[str, str]]:
+    """A converted row as the trainer tokenizes it, cut into (text, TRAINED / MASKED / CUT) spans: the tokens the
+    loss falls on after masking, those it does not, and those truncation drops (past the `plan` window).  A pair
+    shows its `reply` ("chosen" / "rejected") sequence; online-RL prompts are all MASKED (their replies are
+    generated while training)."""
     tools, mode = _tools(row), plan.loss(form)
     if form == "text":
         ids = tokenizer(row["text"])["input_ids"]
         mask = [1] * len(ids)
+    elif form == "prompts":
+        ids = _prompt_ids(tokenizer, plan, row["prompt"], tools)
+        mask = [0] * len(ids)
     elif mode == ASSISTANT_ONLY:
         out = _chat(tokenizer, plan, row["messages"], tools, return_assistant_tokens_mask=True)
         ids, mask = out["input_ids"], out["assistant_masks"]
     else:
-        if form == "preference":
-            prompt, reply = row["prompt"], row["chosen"]
-        elif form == "prompt_completion":
-            prompt, reply = row["prompt"], row["completion"]
-        else:
-            prompt, reply = last_turn(row["messages"])
-        ids = _sequence_ids(tokenizer, plan, prompt, reply, tools)
+        prompt, answer = _reply_pair(row, form, reply)
+        ids = _sequence_ids(tokenizer, plan, prompt, answer, tools)
         plen = common_prefix(_prompt_ids(tokenizer, plan, prompt, tools), ids)
         mask = [int(i >= plen or mode == FULL_SEQUENCE) for i in range(len(ids))]
     start, end = plan.window(len(ids))
-    spans: list[tuple[str, bool]] = []
+    labels = [CUT if not start <= i < end else TRAINED if mask[i] else MASKED for i in range(len(ids))]
+    spans: list[tuple[str, str]] = []
     run: list[int] = []
-    for i in range(start, end):
-        if run and bool(mask[i]) != bool(mask[i - 1]):
-            spans.append((tokenizer.decode(run), bool(mask[i - 1])))
+    for i, token in enumerate(ids):
+        if run and labels[i] != labels[i - 1]:
+            spans.append((tokenizer.decode(run), labels[i - 1]))
             run = []
-        run.append(ids[i])
+        run.append(token)
     if run:
-        spans.append((tokenizer.decode(run), bool(mask[end - 1])))
+        spans.append((tokenizer.decode(run), labels[-1]))
     return spans
+
+
+def loss_spans(tokenizer, row: dict, form: str, plan: Plan) -> list[tuple[str, bool]]:
+    """A converted row as the trainer sees it, cut into (text, trained) spans: what the loss falls on after
+    masking and truncation (a pair: its chosen sequence).  Text past the truncation window is left out."""
+    return [(text, label == TRAINED) for text, label in token_spans(tokenizer, row, form, plan) if label != CUT]
 
 
 def show_spans(spans: list[tuple[str, bool]], open_mark: str = "⟦", close_mark: str = "⟧") -> str:
