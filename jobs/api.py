@@ -21,6 +21,7 @@ from jobs import access, chain, monitor
 from jobs.runner import Worker, signal_group
 from jobs.store import FINAL, Run, Store, new_run_id
 from trainers import config as config_mod
+from trainers import continuation
 
 
 class JobError(StudioError):
@@ -44,6 +45,7 @@ class JobQueue:
         token: str | None = None,
         overrides: list[str] | None = None,
         name: str | None = None,
+        continues: str | None = None,
     ) -> str:
         """Validate a RunConfig (a YAML path or a parsed mapping), give it a run folder, queue it."""
         owner = access.require_owner(owner)
@@ -65,7 +67,8 @@ class JobQueue:
         config_mod.dump(cfg, run_dir / "config.yaml", f"# Queued run {run_id}\n")
         if token and self.worker is not None:
             self.worker.tokens[run_id] = token
-        return self.store.add(owner, name or Path(str(config)).stem, str(run_dir), run_id, needs_token=bool(token))
+        name = name or Path(str(config)).stem
+        return self.store.add(owner, name, str(run_dir), run_id, needs_token=bool(token), continues=continues)
 
     def submit_chain(self, docs: list[dict], owner: str = "local", token: str | None = None) -> list[str]:
         """Queue several RunConfig mappings, all checked first; `init_from: previous` names the run before."""
@@ -128,6 +131,18 @@ class JobQueue:
             self.worker.tokens[run_id] = token
         self.store.update(run_id, owner, status="queued", cancel_requested_at=None, error=None, exit_reason=None)
         return "queued"
+
+    def continue_run(
+        self, run_id: str, owner: str, token: str | None = None, steps: int | None = None, epochs=None
+    ) -> str:
+        """Train a finished run N more steps (or epochs): a new queued run that continues it (its last checkpoint's
+        weights and optimizer state, a fresh schedule, metrics logged on from its last step); the new run's id."""
+        run = self.get(run_id, owner)  # the owner's own runs only
+        if run.status != "succeeded":
+            raise JobError(f"Run {run_id} is {run.status}; only a finished (succeeded) run can be trained further.")
+        raw = continuation.continuation_config(Path(run.run_dir), run.id, steps, epochs)
+        more = f"+{steps} steps" if steps is not None else f"+{epochs:g} epochs"
+        return self.submit(raw, owner, token, name=f"{run.name} {more}", continues=run.id)
 
     def delete(self, run_id: str, owner: str) -> None:
         run = self.get(run_id, owner)

@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS workers (
 );
 """
 # Columns added after the first release: (name, SQL type). Added on open when an older file lacks them.
-MIGRATIONS = (("worker_id", "TEXT"), ("needs_token", "INTEGER NOT NULL DEFAULT 0"))
+MIGRATIONS = (("worker_id", "TEXT"), ("needs_token", "INTEGER NOT NULL DEFAULT 0"), ("continues", "TEXT"))
 
 
 class _AnyOwner:
@@ -84,6 +84,7 @@ class Run:
     error: str | None
     worker_id: str | None = None
     needs_token: int = 0
+    continues: str | None = None  # the run this one continues ("train N more")
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -147,15 +148,24 @@ class Store:
 
     # --- writes ----------------------------------------------------------------------------------
 
-    def add(self, owner: str, name: str, run_dir: str, run_id: str | None = None, needs_token: bool = False) -> str:
+    def add(
+        self,
+        owner: str,
+        name: str,
+        run_dir: str,
+        run_id: str | None = None,
+        needs_token: bool = False,
+        continues: str | None = None,
+    ) -> str:
         """Queue a run.  needs_token: it was submitted with the owner's token, so on a shared Space it may only
-        start while that token is in the worker's memory (after a restart it waits for the owner to sign in)."""
+        start while that token is in the worker's memory (after a restart it waits for the owner to sign in).
+        continues: the id of the finished run this one trains further."""
         _owner_filter(owner)
         run_id = run_id or new_run_id()
         self._execute(
-            "INSERT INTO runs (id, owner, name, run_dir, status, created_at, needs_token) "
-            "VALUES (?, ?, ?, ?, 'queued', ?, ?)",
-            (run_id, owner, name, run_dir, time.time(), int(bool(needs_token))),
+            "INSERT INTO runs (id, owner, name, run_dir, status, created_at, needs_token, continues) "
+            "VALUES (?, ?, ?, ?, 'queued', ?, ?, ?)",
+            (run_id, owner, name, run_dir, time.time(), int(bool(needs_token)), continues),
         )
         return run_id
 
