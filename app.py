@@ -10,7 +10,9 @@ with gradio_client; every endpoint name is in ui/api_names.py (/submit_run, /run
 from __future__ import annotations
 
 import argparse
+import inspect
 import threading
+import warnings
 
 import gradio as gr
 
@@ -22,6 +24,22 @@ from trainers import methods
 from ui import api_names, compare_tab, data_tab, playground_tab, runs_tab, train_tab
 from ui.context import AppContext
 from ui.handlers import handler
+
+CSS = """
+/* Tables in reports and estimates: words and numbers never break inside; a wide table scrolls sideways. */
+.prose table, .md table { display: block; max-width: 100%; overflow-x: auto; }
+.prose th, .prose td, .md th, .md td { word-break: keep-all; overflow-wrap: normal; hyphens: none; }
+.prose td, .md td { white-space: nowrap; }
+"""
+
+
+def _only_tabs_in(tabs: gr.Tabs, root: gr.Blocks) -> None:
+    """A tab's gr.api endpoint registered after its Tab closed lands in the Tabs, where the page would draw it as
+    a tab of its own: it belongs to the page's root (endpoints have no place on the page)."""
+    for child in [c for c in tabs.children if isinstance(c, gr.components.Api)]:
+        tabs.children.remove(child)
+        root.children.append(child)
+        child.parent = root
 
 
 def _api(ctx: AppContext):
@@ -48,7 +66,10 @@ def _api(ctx: AppContext):
 def build(ctx: AppContext | None = None) -> gr.Blocks:
     ctx = ctx or AppContext()
     demo_default = not ctx.online
-    with gr.Blocks(title="Fine-Tune Studio") as demo:
+    with warnings.catch_warnings():  # gradio 6 takes css in launch(); the Blocks carries it for every launcher
+        warnings.simplefilter("ignore", UserWarning)
+        blocks = gr.Blocks(title="Fine-Tune Studio", css=CSS)
+    with blocks as demo:
         with gr.Row():
             *others, last = methods.arms().values()
             gr.Markdown(
@@ -62,11 +83,17 @@ def build(ctx: AppContext | None = None) -> gr.Blocks:
                 "the shipped demo datasets are preselected. A demo SFT finishes in about a minute on a CPU."
             )
         selected_run = gr.State(None)
-        data_tab.build(ctx, demo_default)
-        train_tab.build(ctx, selected_run, demo_default)
-        runs_tab.build(ctx, selected_run)
-        playground_tab.build(ctx, selected_run)
-        compare_tab.build(ctx, demo_default)
+        checked_data = gr.State(None)  # the Data tab's checked dataset: {source, subset, split, columns, kind, method}
+        with gr.Tabs() as tabs:
+            if "checked_data" in inspect.signature(data_tab.build).parameters:
+                data_tab.build(ctx, demo_default, checked_data=checked_data)
+            else:
+                data_tab.build(ctx, demo_default)
+            train_tab.build(ctx, selected_run, demo_default, checked_data, tabs)
+            runs_tab.build(ctx, selected_run)
+            playground_tab.build(ctx, selected_run)
+            compare_tab.build(ctx, demo_default, checked_data)
+            _only_tabs_in(tabs, demo)
         _api(ctx)
     return demo
 

@@ -39,16 +39,15 @@ def test_start_a_run_in_the_browser_and_watch_its_loss_curve(playwright_api, stu
             page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
             page.goto(url)
 
-            # Train tab: the form (offline demo defaults), Max steps through its field, then Build.
+            # Train tab: the form (offline demo defaults); Max steps through its field writes into the YAML shown.
             page.get_by_role("tab", name="Train").click()
             assert page.get_by_label("Base model (Hub id or local path)").input_value() == "demo-tiny"
             max_steps = page.get_by_label("Max steps (0 = use epochs)")
             max_steps.fill(str(MAX_STEPS))
             max_steps.press("Tab")
-            page.get_by_role("button", name="Build config from the form").click()
-            editor = page.locator(".cm-content").first
+            editor = page.locator("#train-config .cm-content")
             page.wait_for_function(
-                "n => (document.querySelector('.cm-content') || {}).innerText?.includes('max_steps: ' + n)",
+                "n => (document.querySelector('#train-config .cm-content') || {}).innerText?.includes('max_steps: ' + n)",
                 arg=MAX_STEPS,
             )
             built = yaml.safe_load(editor.inner_text())

@@ -4,6 +4,8 @@ its folder and launches the report child; this file only draws it."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -14,8 +16,9 @@ from pathlib import Path
 import gradio as gr
 import yaml
 
-from core.errors import StudioError
+from core.errors import StudioError, user_message
 from data.formats import INSTRUCTION, PREFERENCE, PROMPTS, UNPAIRED
+from evaluation import compare
 from jobs import comparisons
 from jobs.comparisons import (
     ARM_LABELS,
@@ -29,9 +32,9 @@ from trainers import methods
 from trainers.config import yaml_syntax_error
 from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
-from ui.errors import as_gr_error
+from ui.errors import as_gr_error, in_ui_words, ui_error
 from ui.handlers import handler
-from ui.train_tab import default_lr, trained_on
+from ui.train_tab import REMEASURE, default_lr, trained_on
 
 METHOD_CHOICES = methods.choices()
 DEMO_LR = {"sft": 5e-3, "dpo": 6e-4}  # templates/recipes/demo-compare.yaml: the tiny demo model's rates
@@ -153,6 +156,164 @@ class CompareForm:
         return out
 
 
+def _section(cfg: dict, key: str) -> dict:
+    return cfg.get(key) if isinstance(cfg.get(key), dict) else {}
+
+
+def _source(cfg: dict, key: str) -> str | None:
+    source = _section(cfg, key).get("source")
+    return source if isinstance(source, str) else None
+
+
+def _num(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def form_values(cfg: dict) -> dict:
+    """The form fields a comparison config covers, {CompareForm field: value} ("learning_rates" a dict); a
+    section the config leaves out reads as the form's empty value (no feedback data, no LLM judge ...)."""
+    out: dict = {}
+    if isinstance(_section(cfg, "model").get("name_or_path"), str):
+        out["model"] = cfg["model"]["name_or_path"]
+    out["one_dataset"] = "data" in cfg
+    sft = _source(cfg, "data") if "data" in cfg else _source(cfg, "sft_data")
+    if sft is not None:
+        out["sft_source"] = sft
+    if not out["one_dataset"] and _source(cfg, "preference_data") is not None:
+        out["pref_source"] = _source(cfg, "preference_data")
+    out["feedback_source"] = _source(cfg, "feedback_data") or ""
+    out["prompt_source"] = _source(cfg, "prompt_data") or ""
+    if isinstance(cfg.get("arms"), list):
+        out["arms"] = [a for a in cfg["arms"] if a in ARM_LABELS]
+    if _num(_section(cfg, "peft").get("r")):
+        out["rank"] = int(cfg["peft"]["r"])
+    training = _section(cfg, "training")
+    per_method = [_section(cfg, f"{name}_training").get("max_steps") for _, name in METHOD_CHOICES]
+    steps = training.get("max_steps", 0 if "num_train_epochs" in training else next(filter(_num, per_method), None))
+    if _num(steps):
+        out["steps"] = int(steps)
+    if _num(training.get("max_length")):
+        out["max_length"] = int(training["max_length"])
+    rates = {name: _section(cfg, f"{name}_training").get("learning_rate") for _, name in METHOD_CHOICES}
+    out["learning_rates"] = {name: float(lr) for name, lr in rates.items() if _num(lr)}
+    existing = cfg.get("existing")
+    out["existing"] = ", ".join(map(str, existing)) if isinstance(existing, dict | list) else ""
+    judges = _section(cfg, "judges")
+    reward, llm = _section(judges, "reward_model"), _section(judges, "llm")
+    out["reward_judge"] = "train" if reward.get("train") else str(reward.get("model") or "")
+    out["llm_judge"] = str(llm.get("model") or "")
+    if llm.get("backend") in ("inference", "local"):
+        out["llm_backend"] = llm["backend"]
+    tasks = _section(judges, "forgetting").get("tasks")
+    out["forgetting_tasks"] = ", ".join(map(str, tasks)) if isinstance(tasks, list) else ""
+    if judges.get("primary") in ("verifiable", "reward_model", "llm"):
+        out["primary_judge"] = judges["primary"]
+    return out
+
+
+def _data_section(old: dict, new: dict) -> dict:
+    """A data section the form wrote into the one shown: the shown one's other keys (columns ...) survive while
+    the source stays."""
+    if old.get("source") == new.get("source"):
+        return {**old, **new}
+    return dict(new)
+
+
+def merge_form(text: str, form: CompareForm) -> str:
+    """The fields of the form that differ from what the YAML shown says, written into it: keys the form does
+    not show (prompting:, evaluation:, per-method TRL options, data columns) survive.  Raises on a broken YAML."""
+    old = parse_yaml(text) if (text or "").strip() else {}
+    said = form_values(old)
+    new = yaml.safe_load(form.to_yaml())
+    mine = dataclasses.asdict(form)
+    changed = {k for k, v in mine.items() if k != "learning_rates" and said.get(k, object()) != v}
+    out = copy.deepcopy(old)
+    if "model" in changed:
+        out["model"] = {**_section(old, "model"), **new["model"]}
+    if changed & {"sft_source", "pref_source", "one_dataset"}:
+        if form.one_dataset:
+            prev = _section(old, "data") or _section(old, "sft_data")
+            out.pop("sft_data", None), out.pop("preference_data", None)
+            out["data"] = _data_section(prev, new["data"])
+        else:
+            sft_prev = _section(old, "sft_data") or _section(old, "data")
+            out.pop("data", None)
+            out["sft_data"] = _data_section(sft_prev, new["sft_data"])
+            out["preference_data"] = _data_section(_section(old, "preference_data"), new["preference_data"])
+    for field, key in (("feedback_source", "feedback_data"), ("prompt_source", "prompt_data")):
+        if field in changed:
+            if key in new:
+                out[key] = _data_section(_section(old, key), new[key])
+            else:
+                out.pop(key, None)
+    if "arms" in changed:
+        out["arms"] = new["arms"]
+    if "rank" in changed:
+        out["peft"] = {**_section(old, "peft"), **new["peft"]}
+    training = {**_section(old, "training")}
+    if "steps" in changed:
+        for key in ("max_steps", "num_train_epochs", "logging_steps"):
+            training.pop(key, None)
+        training.update({k: v for k, v in new["training"].items() if k in ("max_steps", "num_train_epochs")})
+        training.setdefault("logging_steps", new["training"].get("logging_steps", 10))
+        for _, name in METHOD_CHOICES:  # "Steps per arm" is every arm's: per-method step counts go
+            if isinstance(out.get(f"{name}_training"), dict):
+                out[f"{name}_training"].pop("max_steps", None)
+    if "max_length" in changed:
+        training["max_length"] = new["training"]["max_length"]
+    if training or "training" in new and not old:
+        out["training"] = {**new["training"], **training} if not old else training
+    for name, lr in form.learning_rates.items():
+        if said.get("learning_rates", {}).get(name) != lr:
+            out[f"{name}_training"] = {**new[f"{name}_training"], **_section(out, f"{name}_training")}
+            out[f"{name}_training"]["learning_rate"] = float(lr)
+    if "existing" in changed:
+        if "existing" in new:
+            out["existing"] = new["existing"]
+        else:
+            out.pop("existing", None)
+    judge_fields = {"primary_judge", "reward_judge", "llm_judge", "llm_backend", "forgetting_tasks"}
+    if changed & judge_fields:
+        judges = {k: v for k, v in _section(old, "judges").items() if k not in ("reward_model", "llm", "forgetting")}
+        out["judges"] = {**new["judges"], **{k: v for k, v in judges.items() if k != "primary"}}
+        out["judges"]["primary"] = new["judges"]["primary"]
+    for key in ("seed",):
+        out.setdefault(key, new[key])
+    return yaml.safe_dump(out, sort_keys=False, allow_unicode=True)
+
+
+def config_problem(text: str) -> str:
+    """The comparison config's problem as one sentence, or ""."""
+    try:
+        compare.validate(parse_yaml(text))
+    except Exception as exc:  # noqa: BLE001 - shown while the user types, not raised
+        return in_ui_words(user_message(exc))
+    return ""
+
+
+def apply_checked(checked: dict, text: str, form: CompareForm) -> str:
+    """The Data tab's checked dataset into the Compare form's field for its kind (instruction or preference
+    data; feedback and prompts for KTO/GRPO arms) and the YAML's section, columns and split included."""
+    kind, source = checked["kind"], str(checked["source"])
+    field, key = {
+        INSTRUCTION: ("sft_source", "sft_data"),
+        PREFERENCE: ("pref_source", "preference_data"),
+        UNPAIRED: ("feedback_source", "feedback_data"),
+        PROMPTS: ("prompt_source", "prompt_data"),
+    }[kind]
+    if form.one_dataset and key in ("sft_data", "preference_data"):
+        field, key = "sft_source", "data"
+    text = merge_form(text, dataclasses.replace(form, **{field: source}))
+    cfg = parse_yaml(text)
+    section = cfg.setdefault(key, {"source": source})
+    section.update(source=source, split=checked.get("split") or "train", columns=dict(checked.get("columns") or {}))
+    if checked.get("subset"):
+        section["subset"] = checked["subset"]
+    else:
+        section.pop("subset", None)
+    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+
+
 def parse_yaml(text: str) -> dict:
     try:
         raw = yaml.safe_load(text or "")
@@ -256,22 +417,30 @@ def refresh_view(ctx: AppContext, comparison_id, known_choices, shown_version, o
 # --- the tab ----------------------------------------------------------------------------------------------
 
 
-def build(ctx: AppContext, demo_default: bool):
-    with gr.Tab("Compare"):
+def build(ctx: AppContext, demo_default: bool, checked_data=None):
+    with gr.Tab("Compare", id="compare") as tab:
+        tab.select(None, js=REMEASURE)
         gr.Markdown(
             f"{' vs '.join(ARM_LABELS.values())} on one base model: every arm gets the same model, LoRA settings, seed and "
             "held-out rows; the arms are queued runs (see the Runs tab), and the report appears here when they "
             "have finished. The form writes the comparison YAML below; edit the YAML last for any other option."
         )
-        first = CompareForm.defaults(ctx.default_model, demo_default)
+        initial = demo_yaml() if demo_default else CompareForm.defaults(ctx.default_model, False).to_yaml()
+        first = dataclasses.replace(CompareForm.defaults(ctx.default_model, demo_default))
+        said = form_values(parse_yaml(initial))  # the form shows what the YAML shown says
+        first = dataclasses.replace(
+            first,
+            **{k: v for k, v in said.items() if k != "learning_rates"},
+            learning_rates={**first.learning_rates, **said.get("learning_rates", {})},
+        )
         with gr.Row():
             model = gr.Textbox(first.model, label="Base model (Hub id or local path)")
             sft_data = gr.Textbox(first.sft_source, label=f"Instruction dataset ({trained_on(INSTRUCTION)})")
             pref_data = gr.Textbox(first.pref_source, label=f"Preference dataset ({trained_on(PREFERENCE)})")
         with gr.Row():
-            one_dataset = gr.Checkbox(False, label="One dataset for both (the instruction dataset field)")
+            one_dataset = gr.Checkbox(first.one_dataset, label="One dataset for both (the instruction dataset field)")
             arms = gr.CheckboxGroup([(label, arm) for arm, label in ARM_LABELS.items()], value=first.arms, label="Arms")
-            existing = gr.Textbox("", label="Existing runs of yours to add (run ids, comma-separated)")
+            existing = gr.Textbox(first.existing, label="Existing runs of yours to add (run ids, comma-separated)")
         with gr.Row():
             rank = gr.Slider(1, 256, value=first.rank, step=1, label="LoRA rank")
             steps = gr.Number(first.steps, label="Steps per arm (0 = one epoch)", precision=0)
@@ -293,13 +462,15 @@ def build(ctx: AppContext, demo_default: bool):
                     label="Reward-model judge: 'train' (on the preference data), a reward run folder or Hub id",
                 )
             with gr.Row():
-                llm_judge = gr.Textbox("", label="LLM judge model (Hub id; empty = off)")
+                llm_judge = gr.Textbox(first.llm_judge, label="LLM judge model (Hub id; empty = off)")
                 llm_backend = gr.Dropdown(
                     ["inference", "local"],
-                    value="inference",
+                    value=first.llm_backend,
                     label="LLM judge runs on (inference: Inference Providers with your token; local: this Space)",
                 )
-                forgetting = gr.Textbox("", label="Forgetting check: lm-eval tasks, comma-separated (empty = off)")
+                forgetting = gr.Textbox(
+                    first.forgetting_tasks, label="Forgetting check: lm-eval tasks, comma-separated (empty = off)"
+                )
         form = {"model": model, "sft_source": sft_data, "pref_source": pref_data, "one_dataset": one_dataset}
         form |= {"feedback_source": feedback_data, "prompt_source": prompt_data, "primary_judge": primary_judge}
         form |= {"reward_judge": reward_judge, "llm_judge": llm_judge, "llm_backend": llm_backend}
@@ -307,29 +478,85 @@ def build(ctx: AppContext, demo_default: bool):
         form |= {"arms": arms, "rank": rank, "steps": steps, "learning_rates": rates, "max_length": max_length}
         form["existing"] = existing
         inputs = {c for name, c in form.items() if name != "learning_rates"} | set(rates.values())
-        initial = demo_yaml() if demo_default else first.to_yaml()
-        config = gr.Code(initial, language="yaml", label="Comparison config (templates/recipes/demo-compare.yaml)")
+        config = gr.Code(
+            initial,
+            language="yaml",
+            label="Comparison config: the form writes into it, and edits here fill the form",
+            elem_id="compare-config",
+        )
+        problem = gr.Markdown(visible=False)
         with gr.Row():
             start = gr.Button("Start comparison", variant="primary")
             rebuild = gr.Button("Rebuild the report")
-        info = gr.Markdown()
+        info = gr.Markdown(visible=False)
         picker = gr.Dropdown([], value=None, label="My comparisons (newest first)", interactive=True)
         arms_md = gr.Markdown()
         report_top = gr.Markdown()
-        with gr.Row():
-            loss_img = gr.Image(label="Loss curves", type="filepath", interactive=False)
-            metrics_img = gr.Image(label="Held-out metrics", type="filepath", interactive=False)
+        with gr.Row(visible=False) as figures:  # headings, not image labels: a label covers the figure's first title
+            with gr.Column():
+                gr.Markdown("**Loss curves**")
+                loss_img = gr.Image(label="Loss curves", type="filepath", interactive=False, show_label=False)
+            with gr.Column():
+                gr.Markdown("**Held-out metrics**")
+                metrics_img = gr.Image(label="Held-out metrics", type="filepath", interactive=False, show_label=False)
         report_bottom = gr.Markdown()
-        report_file = gr.File(label="report.json")
+        report_file = gr.File(label="report.json", visible=False)
         known = gr.State(None)  # the picker's choices as last sent to this page
         shown = gr.State(None)  # which report version this page shows
         timer = gr.Timer(3.0)
 
-        @handler(None)  # the form written as YAML: nothing on the server is read
-        def form_changed(user, values: dict):  # gradio passes a set of inputs as one {component: value}
-            return CompareForm.from_inputs(form, values).to_yaml()
+        fields = [c for name, c in form.items() if name != "learning_rates"] + list(rates.values())
 
-        gr.on([c.change for c in inputs], form_changed, inputs, config, api_name=False, show_progress="hidden")
+        def form_updates(values: dict) -> dict:
+            out = {form[k]: v for k, v in values.items() if k in form and k != "learning_rates"}
+            return out | {rates[m]: lr for m, lr in values.get("learning_rates", {}).items() if m in rates}
+
+        def problem_update(sentence: str) -> dict:
+            return gr.update(visible=bool(sentence), value=f"**Config problem:** {sentence}" if sentence else "")
+
+        @handler(None)  # the form's changes written into the YAML shown: nothing on the server is read
+        def form_changed(user, values: dict):  # gradio passes a set of inputs as one {component: value}
+            try:
+                text = merge_form(values[config], CompareForm.from_inputs(form, values))
+            except StudioError as exc:  # a broken YAML is not overwritten: the user fixes it first
+                return {problem: problem_update(in_ui_words(str(exc)) + " Fix it so the form can write into it.")}
+            return {config: text, problem: problem_update(config_problem(text))}
+
+        gr.on(
+            [c.input for c in fields],
+            form_changed,
+            inputs | {config},
+            [config, problem],
+            api_name=False,
+            show_progress="hidden",
+            trigger_mode="always_last",
+        )
+
+        @handler(None)  # a YAML edit fills the form fields it covers; the text typed is left as it is
+        def config_typed(user, text):
+            try:
+                values = form_values(parse_yaml(text))
+            except StudioError as exc:
+                return {problem: problem_update(in_ui_words(str(exc)))}
+            return {**form_updates(values), problem: problem_update(config_problem(text))}
+
+        config.input(
+            config_typed, config, [*fields, problem], api_name=False, show_progress="hidden", trigger_mode="always_last"
+        )
+
+        if checked_data is not None:
+
+            @handler(None)  # the Data tab checked a dataset: into this tab's field for its kind and the YAML
+            def data_checked(user, values: dict):
+                checked = values[checked_data]
+                if not checked:
+                    return {}
+                text = apply_checked(checked, values[config], CompareForm.from_inputs(form, values))
+                return {config: text, **form_updates(form_values(parse_yaml(text))), problem: problem_update("")}
+
+            checked_data.change(
+                data_checked, inputs | {config, checked_data}, [config, problem, *fields], api_name=False
+            )
 
         @handler(None)
         def one_dataset_changed(user, one):
@@ -339,32 +566,52 @@ def build(ctx: AppContext, demo_default: bool):
 
         @handler(None)  # viewing: a signed-out visitor sees "Sign in to see your comparisons."
         def refresh(user, comparison_id, known_choices, shown_version):
-            return refresh_view(ctx, comparison_id, known_choices, shown_version, user.owner, user.token)
+            view = list(refresh_view(ctx, comparison_id, known_choices, shown_version, user.owner, user.token))
+            loss, metrics, report_json = view[4], view[5], view[7]
+            if isinstance(report_json, str | type(None)):  # output boxes are shown once they have content
+                view[7] = gr.update(visible=bool(report_json), value=report_json)
+            drawn = [v for v in (loss, metrics) if isinstance(v, str | type(None))]
+            return *view, gr.update(visible=any(drawn)) if drawn else gr.skip()
 
         outputs = [picker, known, arms_md, report_top, loss_img, metrics_img, report_bottom, report_file, shown]
+        outputs.append(figures)
         inputs = [picker, known, shown]
         timer.tick(refresh, inputs, outputs, api_name=False, show_progress="hidden")
         picker.change(refresh, inputs, outputs, api_name=False, show_progress="hidden")
 
+        @handler(None)
+        def hide(user):
+            return gr.update(visible=False, value=None)
+
         @handler("start comparisons", launch=True)
         def start_clicked(user, text):
-            started = start_comparison(ctx, text, user.owner, user.token, user.profile)
+            try:
+                started = start_comparison(ctx, text, user.owner, user.token, user.profile)
+            except StudioError as exc:
+                raise ui_error(exc) from None
             runs = ", ".join(f"{ARM_LABELS.get(a, a)} {i}" for a, i in started["runs"].items())
             choices = list_comparisons(ctx, user.owner)
             return (
-                f"Comparison {started['comparison_id']} queued: {runs or 'no new runs'} (also on the Runs tab).",
+                gr.update(
+                    visible=True,
+                    value=f"Comparison {started['comparison_id']} queued: {runs or 'no new runs'} (also on the Runs tab).",
+                ),
                 gr.update(choices=choices, value=started["comparison_id"]),
                 [list(c) for c in choices],
             )
 
-        start.click(start_clicked, [config], [info, picker, known], api_name=False)
+        start.click(hide, None, info, api_name=False).then(
+            start_clicked, [config], [info, picker, known], api_name=False
+        )
 
         @handler("rebuild reports", launch=True)
         def rebuild_clicked(user, comparison_id):
-            return rebuild_report(ctx, comparison_id, user.owner, user.token, user.profile)
+            return gr.update(
+                visible=True, value=rebuild_report(ctx, comparison_id, user.owner, user.token, user.profile)
+            )
 
-        rebuild.click(rebuild_clicked, [picker], info, api_name=False)
-    _api(ctx)
+        rebuild.click(hide, None, info, api_name=False).then(rebuild_clicked, [picker], info, api_name=False)
+        _api(ctx)  # inside the Tab: gr.Tabs takes only Tab children
     return {"config": config, "start": start, "picker": picker, "arms": arms_md, "report": report_top}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,7 @@ from core import settings
 from core.errors import StudioError, user_message
 from data.formats import INSTRUCTION, PREFERENCE, PROMPTS, UNPAIRED
 from hub.checkpoints import sync_settings
-from jobs import access
+from jobs import access, precheck
 from jobs.chain import PREVIOUS
 from trainers import config as config_mod
 from trainers import estimate as estimator
@@ -22,6 +23,7 @@ from trainers import rewards as rewards_mod
 from trainers.config import LAUNCH_PROFILES, TRAINING_DEFAULTS, DataSection, yaml_syntax_error
 from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_GRPO, DEMO_KTO, DEMO_SFT, RECIPES, AppContext
+from ui.errors import in_ui_words, ui_error
 from ui.handlers import handler, sign_in_sentence
 
 PEFT_KINDS = {  # label -> (peft.type, model.quantization)
@@ -67,6 +69,14 @@ KIND_WORDS = {
 def trained_on(kind: str) -> str:
     """The labels of the methods that train on a data kind, e.g. "SFT" for instruction data."""
     return "/".join(label for label, name in methods.choices() if kind in methods.get(name).data_kinds)
+
+
+SOURCE_LABELS = {  # data kind -> the label of its form field
+    INSTRUCTION: f"{trained_on(INSTRUCTION)} data",
+    PREFERENCE: f"{trained_on(PREFERENCE)} preference data",
+    UNPAIRED: f"{trained_on(UNPAIRED)} feedback data",
+    PROMPTS: f"{trained_on(PROMPTS)} prompts",
+}
 
 
 def preset_yaml(name: str) -> str:
@@ -177,6 +187,142 @@ def fields_to_yaml(*values, **named) -> str:
     return TrainForm(*values, **named).to_yaml()
 
 
+# --- the form and the YAML: one truth, synced both ways --------------------------------------------------------
+
+SOURCE_KEYS = ("subset", "split", "revision", "columns", "format", "eval_source", "eval_split")  # bound to a source
+SYNC_KEYS = tuple(sync_settings("x/y"))  # TRL's checkpoint-sync options the sync field writes
+PEFT_LABELS = {kinds: label for label, kinds in PEFT_KINDS.items()}
+
+
+def _merge_doc(prev: dict, new: dict, first: bool) -> dict:
+    """`new` (a document the form wrote) written into `prev` (the document shown): keys the form does not show
+    survive; keys of another method's TRL config are dropped when the method changed."""
+    out = copy.deepcopy(prev)
+    method = new["method"]
+    if prev.get("method") not in (None, method):
+        training = out.get("training") if isinstance(out.get("training"), dict) else {}
+        out["training"] = {k: v for k, v in training.items() if config_mod.has_option(method, k)}
+        out.pop("rewards", None)
+    out["method"] = method
+    for section in ("model", "peft", "data", "training"):
+        old = out.get(section) if isinstance(out.get(section), dict) else {}
+        merged = {**old, **new[section]}
+        if section == "data":
+            if old.get("source") != new["data"]["source"]:
+                merged = {k: v for k, v in merged.items() if k not in SOURCE_KEYS}
+            if "eval_size" in old:
+                merged["eval_size"] = old["eval_size"]
+        if section == "peft" and "lora_alpha" in old and old.get("lora_alpha") != 2 * (old.get("r") or 0):
+            merged["lora_alpha"] = old["lora_alpha"]  # a hand-set alpha is not the form's 2 x rank
+        if section == "training":
+            merged.pop("num_train_epochs" if "max_steps" in new[section] else "max_steps", None)
+            if "logging_steps" in old:
+                merged["logging_steps"] = old["logging_steps"]
+            for key in SYNC_KEYS:
+                if key not in new[section]:
+                    merged.pop(key, None)
+            loss = old.get("loss_type")
+            if method == "dpo" and "loss_type" not in new[section] and (isinstance(loss, str) or len(loss or []) < 2):
+                merged.pop("loss_type", None)  # the form's sigmoid; a hand-made mix of losses stays
+            if not config_mod.has_option(method, "max_length"):
+                merged.pop("max_length", None)
+        out[section] = merged
+    if "rewards" in new:
+        kept = [r for r in out.get("rewards") or [] if isinstance(r, dict) and r.get("name") not in REWARD_CHOICES]
+        out["rewards"] = kept + new["rewards"]
+    if "init_from" in new:
+        out["init_from"] = new["init_from"]
+    elif first and out.get("init_from") == PREVIOUS:
+        out.pop("init_from")
+    if "launch" in new:
+        out["launch"] = new["launch"]
+    elif launch_profiles():
+        out.pop("launch", None)  # the multi-GPU dropdown is shown: it owns launch
+    return out
+
+
+def merge_form(text: str, form: TrainForm) -> str:
+    """The form's values written into the YAML shown (a document per stage); keys the form does not show
+    (TRL options, data.columns, another document's settings) survive.  Raises when the YAML shown is broken."""
+    old = parse_yaml(text) if (text or "").strip() else []
+    pool = list(old)
+    docs = []
+    for i, new in enumerate(yaml.safe_load_all(form.to_yaml())):
+        prev = next((d for d in pool if d.get("method") == new["method"]), None)
+        if prev is None and i < len(old) and old[i] in pool:
+            prev = old[i]
+        if prev is not None:
+            pool.remove(prev)
+        docs.append(_merge_doc(prev or {}, new, first=not i))
+    if old and "method" not in form_values(old):
+        docs += pool  # documents no arm of the form describes stay as they are
+    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _section(doc: dict, name: str) -> dict:
+    return doc.get(name) if isinstance(doc.get(name), dict) else {}
+
+
+def form_values(docs: list[dict]) -> dict[str, object]:
+    """The form fields a config covers, {TrainForm field: value}; fields it does not say (or says wrongly) are
+    left out, so the form keeps them."""
+    out: dict[str, object] = {}
+    names = tuple(str(d.get("method", "sft")) for d in docs)
+    arm = next((a for a in METHODS if methods.stages(a) == names), None)
+    if arm:
+        out["method"] = arm
+    first = docs[0]
+    model, peft, training = _section(first, "model"), _section(first, "peft"), _section(first, "training")
+    if isinstance(model.get("name_or_path"), str):
+        out["model"] = model["name_or_path"]
+    kinds = (peft.get("type", "lora"), model.get("quantization", "none"))
+    if kinds in PEFT_LABELS:
+        out["peft_kind"] = PEFT_LABELS[kinds]
+    for doc in docs:
+        name = str(doc.get("method", "sft"))
+        source = _section(doc, "data").get("source")
+        if name in methods.names() and isinstance(source, str):
+            out.setdefault(DATA_KIND_SOURCE[methods.get(name).data_kinds[0]], source)
+        dpo_loss = _section(doc, "training").get("loss_type")
+        if name == "dpo":
+            dpo_loss = dpo_loss[0] if isinstance(dpo_loss, list) and len(dpo_loss) == 1 else dpo_loss or "sigmoid"
+            if dpo_loss in DPO_LOSSES:
+                out["dpo_loss"] = dpo_loss
+        if name == "grpo" and isinstance(doc.get("rewards"), list):
+            out["rewards"] = [r.get("name") for r in doc["rewards"] if isinstance(r, dict)]
+            out["rewards"] = [r for r in out["rewards"] if r in REWARD_CHOICES]
+    numbers = {
+        "lr": training.get("learning_rate"),
+        "epochs": training.get("num_train_epochs"),
+        "max_steps": training.get("max_steps", 0 if "num_train_epochs" in training else None),
+        "batch": training.get("per_device_train_batch_size"),
+        "max_length": training.get("max_length"),
+        "r": peft.get("r"),
+    }
+    out.update({k: v for k, v in numbers.items() if _number(v)})
+    repo = training.get("hub_model_id")
+    suffix = f"-{first.get('method', 'sft')}"
+    if training.get("push_to_hub") and isinstance(repo, str) and repo.endswith(suffix):
+        out["sync_repo"] = repo[: -len(suffix)]
+    elif "push_to_hub" not in training:
+        out["sync_repo"] = ""
+    return out
+
+
+def config_problem(text: str) -> str:
+    """The config's problem as one sentence, or "" when every document is a valid RunConfig."""
+    try:
+        for doc in parse_yaml(text):
+            precheck.stage_config(doc)
+    except Exception as exc:  # noqa: BLE001 - shown while the user types, not raised
+        return in_ui_words(user_message(exc))
+    return ""
+
+
 def gpu_count() -> int:
     import torch
 
@@ -215,16 +361,33 @@ def parse_yaml(text: str) -> list[dict]:
     except yaml.YAMLError as exc:
         raise yaml_syntax_error("The config", exc) from exc
     if not docs or not all(isinstance(d, dict) for d in docs):
-        raise StudioError("The config is empty: pick a preset or fill in the form, then build the config.")
+        raise StudioError("The config is empty: pick a preset, or change a form field to write it again.")
     return docs
 
 
+def check_data(docs: list[dict]) -> None:
+    """The data doctor's verdict on every stage's (local) data against its method, before anything is queued:
+    one sentence naming the form field to change."""
+    try:
+        precheck.check_stages(docs)
+    except precheck.StageDataError as exc:
+        kind = methods.get(exc.method).data_kinds[0]
+        label = methods.get(exc.method).label
+        stage = f" (stage {exc.stage + 1} of {len(docs)})" if len(docs) > 1 else ""
+        raise StudioError(f"'{SOURCE_LABELS[kind]}' does not suit {label}{stage} — {exc}") from None
+
+
 def submit_run(ctx: AppContext, text: str, owner: str | None, token: str | None, profile=None) -> list[str]:
-    """Queue every document of the YAML; `init_from: previous` points at the run queued just before."""
+    """Queue every document of the YAML; `init_from: previous` points at the run queued just before.  The shared
+    Space's path rules come first (nobody probes another user's files through the data check), then every
+    stage's data against its method (the doctor), then the queue."""
     refusal = auth.may_launch(owner, profile)
     if refusal:
         raise StudioError(refusal)
-    return ctx.queue.submit_chain(parse_yaml(text), owner, token)
+    docs = parse_yaml(text)
+    access.check_config(docs, owner, ctx.home, ctx.queue.store)
+    check_data(docs)
+    return ctx.queue.submit_chain(docs, owner, token)
 
 
 def cli_command(text: str) -> str:
@@ -267,41 +430,164 @@ def live_estimate(text: str, ctx: AppContext | None = None, owner: str | None = 
         return f"Estimate unavailable: {user_message(exc)}"
 
 
-def build(ctx: AppContext, selected_run, demo_default: bool):
-    with gr.Tab("Train"):
+LOSS_WORDS = {
+    "assistant_only": "loss on the assistant replies",
+    "completion_only": "loss on the completions",
+    "full_sequence": "loss on every token",
+}
+
+
+def _stage_line(plan: precheck.StagePlan, chain: bool) -> str:
+    name = methods.get(plan.method).label if plan.method in methods.names() else plan.method
+    head = f"**{name}**: " if chain else ""
+    if plan.error:
+        return f"{head}not trainable — {in_ui_words(plan.error)}"
+    if plan.rows is None:
+        steps = f"{plan.steps} steps" if plan.steps else "steps"
+        return (
+            f"{head}rows and tokens: counted when you press Start ({plan.source} is a Hub dataset) · {steps} at "
+            f"effective batch {plan.effective_batch}"
+        )
+    parts = [f"{plan.rows:,} rows" + (f" (+{plan.eval_rows:,} held out)" if plan.eval_rows else "")]
+    if plan.tokens_per_epoch is not None:
+        parts.append(f"~{plan.tokens_per_epoch:,} tokens per epoch")
+    parts.append(f"{plan.steps:,} steps at effective batch {plan.effective_batch}")
+    if plan.loss_mask:
+        parts.append(LOSS_WORDS.get(plan.loss_mask, plan.loss_mask))
+    return head + " · ".join(parts)
+
+
+def _estimate_words(doc: dict, plan: precheck.StagePlan) -> str:
+    try:
+        cfg = precheck.stage_config(doc)
+        est = estimator.estimate(cfg, plan.rows, plan.tokens_per_row)
+    except Exception as exc:  # noqa: BLE001 - the summary says what it could not estimate, in a clause
+        return f"estimate unavailable: {in_ui_words(user_message(exc))}"
+    tier = next((t for t in est["tiers"] if t["fits"] != "does not fit"), None)
+    local = est["local"]
+    words = f"peak ~{est['peak_memory_gb']:.2f} GB on a GPU, {local['fits']} here ({local['device']})"
+    if tier:
+        words += f", ~{estimator._duration(tier['hours_per_epoch'])} per epoch on {tier['name']}"
+    return words
+
+
+def run_summary(ctx: AppContext | None, text: str, owner: str | None = "local", fetch: bool = False) -> str:
+    """One short line: per stage, the rows and tokens the data doctor keeps, steps, effective batch, loss mask;
+    then the first stage's estimate.  Raises on a config that is not valid."""
+    docs = parse_yaml(text)
+    if access.enforced():  # the doctor reads the paths: they are checked like a submitted config's
+        if ctx is None:
+            raise StudioError(access.NO_OWNER)
+        access.check_config(docs, owner, ctx.home, ctx.queue.store)
+    plans = precheck.stage_plans(docs, fetch=fetch)
+    lines = [_stage_line(p, len(plans) > 1) for p in plans]
+    if not plans[0].error:
+        lines[0] += " · " + _estimate_words(docs[0], plans[0])
+    return "  \n".join(lines)
+
+
+def live_summary(ctx: AppContext | None, text: str, owner: str | None = "local", fetch: bool = False) -> str:
+    try:
+        return run_summary(ctx, text, owner, fetch)
+    except Exception as exc:  # noqa: BLE001 - shown, not raised, while the user types
+        return f"Not ready to start: {in_ui_words(user_message(exc))}"
+
+
+def initial_form(ctx: AppContext, demo_default: bool) -> TrainForm:
+    """The form as first shown (the offline demo's model and data when the Hub cannot be reached)."""
+    demo = demo_default
+    return TrainForm(
+        method=methods.names()[0],
+        model=ctx.default_model,
+        peft_kind="LoRA",
+        data_source=str(DEMO_SFT) if demo else "trl-lib/Capybara",
+        pref_source=str(DEMO_DPO) if demo else "trl-lib/ultrafeedback_binarized",
+        lr=form_lr(methods.names()[0], demo),
+        epochs=1,
+        max_steps=200 if demo else 0,
+        batch=8,
+        max_length=128 if demo else 1024,
+        r=64 if demo else 16,
+        feedback_source=str(DEMO_KTO) if demo else "trl-lib/kto-mix-14k",
+        prompt_source=str(DEMO_GRPO) if demo else "openai/gsm8k",
+    )
+
+
+def yaml_edited(text: str) -> tuple[dict, str]:
+    """A YAML edit: ({TrainForm field: value} for the fields it covers, its problem in one sentence or "")."""
+    try:
+        docs = parse_yaml(text)
+    except StudioError as exc:
+        return {}, in_ui_words(str(exc))
+    return form_values(docs), config_problem(text)
+
+
+def apply_checked(checked: dict, text: str, form: TrainForm, demo: bool = False) -> tuple[str, TrainForm]:
+    """The Data tab's checked dataset into the form and the YAML: its kind's field, a method that trains on that
+    kind (kept when the current one does), and data.source/subset/split/columns of every stage of that kind."""
+    kind, source = checked["kind"], str(checked["source"])
+    if not any(kind in methods.get(m).data_kinds for m in methods.stages(arm_of(form.method))):
+        picked = checked.get("method")
+        arm = picked if picked in methods.names() and kind in methods.get(picked).data_kinds else None
+        arm = arm or methods.for_kind(kind).name
+        form = dataclasses.replace(form, method=arm, lr=form_lr(arm, demo))
+    form = dataclasses.replace(form, **{DATA_KIND_SOURCE[kind]: source})
+    docs = list(yaml.safe_load_all(merge_form(text, form)))
+    for doc in docs:
+        if kind in methods.get(doc["method"]).data_kinds:
+            data = doc.setdefault("data", {})
+            data.update(
+                source=source, split=checked.get("split") or "train", columns=dict(checked.get("columns") or {})
+            )
+            if checked.get("subset"):
+                data["subset"] = checked["subset"]
+            else:
+                data.pop("subset", None)
+    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True), form
+
+
+def shown(value) -> dict:
+    """An output box shown with its content (output boxes stay hidden until they have some)."""
+    return gr.update(visible=True, value=value)
+
+
+HIDDEN = {"visible": False, "value": None}
+# A code editor drawn while its tab was hidden can number fewer lines than it shows: a resize makes CodeMirror measure
+REMEASURE = "() => { window.dispatchEvent(new Event('resize')); }"
+
+
+def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, tabs=None):
+    first = initial_form(ctx, demo_default)
+    with gr.Tab("Train", id="train") as tab:
+        tab.select(None, js=REMEASURE)
         with gr.Row():
             preset = gr.Dropdown(ctx.recipes(), label="Preset (templates/recipes)", value=None)
-            method = gr.Radio(
-                [(label, arm) for arm, label in METHODS.items()], value=methods.names()[0], label="Method"
-            )
-            peft_kind = gr.Dropdown(list(PEFT_KINDS), value="LoRA", label="Adapter")
+            method = gr.Radio([(label, arm) for arm, label in METHODS.items()], value=first.method, label="Method")
+            peft_kind = gr.Dropdown(list(PEFT_KINDS), value=first.peft_kind, label="Adapter")
         with gr.Accordion("What each method trains on", open=False):
             gr.Markdown(method_notes())
         with gr.Row():
-            model = gr.Textbox(ctx.default_model, label="Base model (Hub id or local path)")
-            data_source = gr.Textbox(
-                str(DEMO_SFT) if demo_default else "trl-lib/Capybara", label=f"{trained_on(INSTRUCTION)} data"
-            )
-            pref_source = gr.Textbox(
-                str(DEMO_DPO) if demo_default else "trl-lib/ultrafeedback_binarized",
-                label=f"{trained_on(PREFERENCE)} preference data",
-            )
+            model = gr.Textbox(first.model, label="Base model (Hub id or local path)")
+            data_source = gr.Textbox(first.data_source, label=SOURCE_LABELS[INSTRUCTION])
+            pref_source = gr.Textbox(first.pref_source, label=SOURCE_LABELS[PREFERENCE])
         with gr.Row():
             feedback_source = gr.Textbox(
-                str(DEMO_KTO) if demo_default else "trl-lib/kto-mix-14k",
-                label=f"{trained_on(UNPAIRED)} feedback data (a reply per row with a true/false label)",
+                first.feedback_source,
+                label=SOURCE_LABELS[UNPAIRED],
+                info="a reply per row with a true/false label",
             )
             prompt_source = gr.Textbox(
-                str(DEMO_GRPO) if demo_default else "openai/gsm8k",
-                label=f"{trained_on(PROMPTS)} prompts (with a solution/answer column for the accuracy reward)",
+                first.prompt_source,
+                label=SOURCE_LABELS[PROMPTS],
+                info="with a solution/answer column for the accuracy reward",
             )
         with gr.Row():
-            lr = gr.Number(form_lr(methods.names()[0], demo_default), label="Learning rate (first stage)", minimum=0)
-            epochs = gr.Number(1, label="Epochs", minimum=0)
-            max_steps = gr.Number(200 if demo_default else 0, label="Max steps (0 = use epochs)", precision=0)
-            batch = gr.Slider(1, 64, value=8, step=1, label="Batch size per device")
-            max_length = gr.Slider(64, 8192, value=128 if demo_default else 1024, step=64, label="Max length")
-            rank = gr.Slider(1, 256, value=64 if demo_default else 16, step=1, label="LoRA rank")
+            lr = gr.Number(first.lr, label="Learning rate (first stage)", minimum=0)
+            epochs = gr.Number(first.epochs, label="Epochs", minimum=0)
+            max_steps = gr.Number(first.max_steps, label="Max steps (0 = use epochs)", precision=0)
+            batch = gr.Slider(1, 64, value=first.batch, step=1, label="Batch size per device")
+            max_length = gr.Slider(64, 8192, value=first.max_length, step=64, label="Max length")
+            rank = gr.Slider(1, 256, value=first.r, step=1, label="LoRA rank")
         with gr.Accordion("Advanced: DPO loss, GRPO rewards", open=False), gr.Row():
             dpo_loss = gr.Dropdown(DPO_LOSSES, value="sigmoid", label="DPO loss_type (TRL's DPOConfig)")
             rewards = gr.CheckboxGroup(
@@ -314,19 +600,27 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
             label="Sync checkpoints to a private Hub repo (optional; the run resumes from it after a Space restart)",
             placeholder="your-name/my-run-checkpoints",
         )
-        build_btn = gr.Button("Build config from the form")
-        config = gr.Code(language="yaml", label="RunConfig (editable; every TRL option goes under training:)")
-        with gr.Row():
-            estimate_btn = gr.Button("Estimate memory, time and cost")
-            cli_btn = gr.Button("Show CLI command")
-            start = gr.Button("Start", variant="primary")
-        info = gr.Markdown()
-        estimate_md = gr.Markdown(label="Pre-flight estimate")
-        cli = gr.Code(language="shell", label="Equivalent command", visible=True)
         profiles = launch_profiles()
         launch_profile = gr.Dropdown(
             [None, *profiles], value=None, label=f"Multi-GPU launch ({gpu_count()} GPUs)", visible=bool(profiles)
         )
+        config = gr.Code(
+            first.to_yaml(),
+            language="yaml",
+            label="RunConfig: the form writes into it, and edits here fill the form (every TRL option goes "
+            "under training:)",
+            elem_id="train-config",
+        )
+        problem = gr.Markdown(visible=False, elem_id="train-config-problem")
+        reset_btn = gr.Button("Reset YAML from the form", size="sm")
+        summary = gr.Markdown(elem_id="train-summary")
+        with gr.Row():
+            estimate_btn = gr.Button("Estimate memory, time and cost")
+            cli_btn = gr.Button("Show CLI command")
+            start = gr.Button("Start", variant="primary")
+        info = gr.Markdown(visible=False)
+        estimate_md = gr.Markdown(visible=False, label="Pre-flight estimate")
+        cli = gr.Code(language="shell", label="Equivalent command", visible=False)
         with gr.Accordion("Run it on HF Jobs instead (bigger hardware, billed per minute)", open=False):
             with gr.Row():
                 flavor = gr.Dropdown(hf_jobs.flavors(), value="a10g-large", label="Flavor")
@@ -336,60 +630,140 @@ def build(ctx: AppContext, selected_run, demo_default: bool):
                     label="Code repo the Job clones (this Space by default)",
                 )
             jobs_btn = gr.Button("Show the HF Jobs command")
-            jobs_cmd = gr.Code(language="shell", label="Run with HF_TOKEN set in your shell (sent as a secret)")
-
-        @handler("show the HF Jobs command")
-        def jobs_clicked(user, text, flavor_name, push_repo, code):
-            return hf_jobs_command(text, flavor_name, push_repo, code)
-
-        jobs_btn.click(jobs_clicked, [config, flavor, push_to, code_repo], jobs_cmd, api_name=False)
+            jobs_cmd = gr.Code(
+                language="shell", label="Run with HF_TOKEN set in your shell (sent as a secret)", visible=False
+            )
 
         components = [method, model, peft_kind, data_source, pref_source, lr, epochs, max_steps, batch, max_length]
         components += [rank, sync_repo, launch_profile, feedback_source, prompt_source, dpo_loss, rewards]
         form = dict(zip(FIELDS, components, strict=True))  # TrainForm field -> its component
+        inputs = set(form.values())
+
+        def form_updates(values: dict) -> dict:
+            """{component: value} for the fields a config covers (the others keep what they show)."""
+            return {form[name]: value for name, value in values.items() if name in form}
+
+        def problem_update(sentence: str) -> dict:
+            return gr.update(visible=bool(sentence), value=f"**Config problem:** {sentence}" if sentence else "")
+
+        @handler(None)
+        def hide(user):
+            return gr.update(**HIDDEN)
+
+        @handler("show the HF Jobs command")
+        def jobs_clicked(user, text, flavor_name, push_repo, code):
+            try:
+                return shown(hf_jobs_command(text, flavor_name, push_repo, code))
+            except StudioError as exc:
+                raise ui_error(exc) from None
+
+        jobs_btn.click(hide, None, jobs_cmd, api_name=False).then(
+            jobs_clicked, [config, flavor, push_to, code_repo], jobs_cmd, api_name=False
+        )
 
         @handler("build a config")
         def build_config(user, values: dict):  # gradio passes a set of inputs as one {component: value}
             return TrainForm.from_inputs(form, values).to_yaml()
 
-        build_btn.click(build_config, set(form.values()), config, api_name=api_names.BUILD_CONFIG)
+        reset_btn.click(build_config, inputs, config, api_name=api_names.BUILD_CONFIG)
+
+        @handler(None)  # the form's values written into the YAML shown: nothing on the server is read
+        def form_edited(user, values: dict):
+            text = values[config]
+            try:
+                return {config: merge_form(text, TrainForm.from_inputs(form, values)), problem: problem_update("")}
+            except StudioError as exc:  # a broken YAML is not overwritten: the user fixes it first
+                return {problem: problem_update(in_ui_words(str(exc)) + " Fix it so the form can write into it.")}
+
+        form_inputs = inputs | {config}
+        others = [c.input for c in components if c is not method]
+        gr.on(others, form_edited, form_inputs, [config, problem], api_name=False, trigger_mode="always_last")
 
         @handler(None)
         def method_picked(user, arm):
             return form_lr(arm, demo_default)
 
-        method.change(method_picked, method, lr, api_name=False)
+        method.input(method_picked, method, lr, api_name=False).then(
+            form_edited, form_inputs, [config, problem], api_name=False
+        )
+
+        @handler(None)  # a YAML edit fills the form fields it covers; the text typed is left as it is
+        def config_typed(user, text):
+            values, sentence = yaml_edited(text)
+            return {**form_updates(values), problem: problem_update(sentence)}
+
+        config.input(
+            config_typed,
+            config,
+            [*components, problem],
+            api_name=False,
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
 
         @handler(None)
         def preset_picked(user, name):
-            return preset_yaml(name)
+            text = preset_yaml(name)
+            values, sentence = yaml_edited(text)
+            return {config: text, **form_updates(values), problem: problem_update(sentence)}
 
-        preset.change(preset_picked, preset, config, api_name=False)
+        preset.change(preset_picked, preset, [config, *components, problem], api_name=False)
+
+        @handler(None)  # on page load and whenever the YAML shown changes (typed, or written by the form)
+        def config_changed(user, text):
+            if not user.signed_in:
+                return sign_in_sentence("see what the run will be")
+            return live_summary(ctx, text, user.owner, fetch=ctx.online)
+
+        gr.on(None, config_changed, config, summary, api_name=False, trigger_mode="always_last")
 
         @handler("estimate memory, time and cost")
         def estimate_clicked(user, text):
-            return estimate(text, ctx, user.owner)
+            try:
+                return shown(estimate(text, ctx, user.owner))
+            except StudioError as exc:
+                raise ui_error(exc) from None
 
-        estimate_btn.click(estimate_clicked, config, estimate_md, api_name=api_names.ESTIMATE)
-
-        @handler(None)
-        def config_edited(user, text):
-            if not user.signed_in:
-                return "Estimate unavailable: " + sign_in_sentence("see estimates")
-            return live_estimate(text, ctx, user.owner)
-
-        config.change(config_edited, config, estimate_md, api_name=False, trigger_mode="always_last")
+        estimate_btn.click(hide, None, estimate_md, api_name=False).then(
+            estimate_clicked, config, estimate_md, api_name=api_names.ESTIMATE
+        )
 
         @handler("show the CLI command")
         def cli_clicked(user, text):
-            return cli_command(text)
+            try:
+                return shown(cli_command(text))
+            except StudioError as exc:
+                raise ui_error(exc) from None
 
-        cli_btn.click(cli_clicked, config, cli, api_name=False)
+        cli_btn.click(hide, None, cli, api_name=False).then(cli_clicked, config, cli, api_name=False)
 
         @handler("start runs", launch=True)
         def start_run(user, text, _selected):
-            ids = submit_run(ctx, text, user.owner, user.token, user.profile)
-            return f"Queued {', '.join(ids)} — follow it on the Runs tab.", ids[-1]
+            try:
+                ids = submit_run(ctx, text, user.owner, user.token, user.profile)
+            except StudioError as exc:
+                raise ui_error(exc) from None
+            return shown(f"Queued {', '.join(ids)} — follow it on the Runs tab."), ids[-1]
 
-        start.click(start_run, [config, selected_run], [info, selected_run], api_name=False)
-    return {"config": config, "build": build_btn, "start": start, "info": info}
+        start.click(hide, None, info, api_name=False).then(
+            start_run, [config, selected_run], [info, selected_run], api_name=False
+        )
+
+        if checked_data is not None:
+
+            @handler(None)  # the Data tab checked a dataset: it goes into the form and the YAML
+            def data_checked(user, values: dict):  # one {component: value} of the State and the form
+                checked = values[checked_data]
+                if not checked:
+                    return {}
+                current = TrainForm.from_inputs(form, values)
+                text, new_form = apply_checked(checked, values[config], current, demo_default)
+                changed = {config: text, problem: problem_update(config_problem(text))}
+                changed |= form_updates(dataclasses.asdict(new_form))
+                if tabs is not None:
+                    changed[tabs] = gr.Tabs(selected="train")
+                return changed
+
+            outputs = [config, problem, *components, *([tabs] if tabs is not None else [])]
+            checked_data.change(data_checked, {checked_data} | form_inputs, outputs, api_name=False)
+    return {"config": config, "build": reset_btn, "start": start, "info": info, "summary": summary, "form": form}
