@@ -23,6 +23,7 @@ from pathlib import Path
 from core.errors import ModelError
 
 EMPTY_REPLY = "(the model ended its reply immediately)"
+BLANK_REPLY = "(the reply was only blank space: line breaks or spaces)"
 DEFAULT_SHARE = 0.25  # of the memory available when the cache is first used
 FALLBACK_BUDGET = 2 * 1024**3
 
@@ -62,7 +63,7 @@ def conversation(history, message: str, system: str = "") -> list[dict]:
         role = turn.get("role") if isinstance(turn, dict) else None
         if role in ("user", "assistant"):
             text = text_of(turn.get("content"))
-            messages.append({"role": role, "content": "" if text == EMPTY_REPLY else text})
+            messages.append({"role": role, "content": "" if text in (EMPTY_REPLY, BLANK_REPLY) else text})
     messages.append({"role": "user", "content": message})
     return messages
 
@@ -201,7 +202,8 @@ class _Stop:
 
 
 def stream_reply(entry: Entry, messages: list[dict], sampling: Sampling, adapter: bool = True) -> Iterator[str]:
-    """The reply so far, growing as tokens arrive; a reply that ends at once is EMPTY_REPLY."""
+    """The reply so far, growing as tokens arrive; a reply that ends at once is EMPTY_REPLY, one of blank space
+    only (it would show as an empty box) ends as BLANK_REPLY."""
     from transformers import StoppingCriteriaList, TextIteratorStreamer
 
     tokenizer = entry.tokenizer
@@ -240,14 +242,14 @@ def stream_reply(entry: Entry, messages: list[dict], sampling: Sampling, adapter
     try:
         for piece in streamer:
             text += piece
-            if text.strip():
+            if piece:
                 yield text
     finally:
         gone.set()
     if failure:
         raise failure[0]
     if not text.strip():
-        yield EMPTY_REPLY
+        yield BLANK_REPLY if text else EMPTY_REPLY
 
 
 def both_replies(

@@ -128,6 +128,9 @@ def test_an_empty_reply_says_so(home, tokenizer):
     run_id = add_run(ctx, "local", "demo")
     assert list(playground_tab.compare(ctx, run_id, "hi", 0.0, 8, "local"))[-1] == (chat.EMPTY_REPLY,) * 2
     assert chat.EMPTY_REPLY == "(the model ended its reply immediately)"
+    blank = AppContext(home=home, online=False, chat_cache=chat.ModelCache(loader=fake_loader(tokenizer, reply="\n\n")))
+    run_id = add_run(blank, "local", "blank")
+    assert list(playground_tab.compare(blank, run_id, "hi", 0.0, 8, "local"))[-1] == (chat.BLANK_REPLY,) * 2
     # shown in the history, it is not fed back to the model as its earlier reply
     history = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": chat.EMPTY_REPLY}]
     assert chat.conversation(history, "again")[1] == {"role": "assistant", "content": ""}

@@ -141,10 +141,10 @@ def build(ctx: AppContext, selected_run):
             max_new = gr.Slider(8, 1024, value=64, step=8, label="Max new tokens")
             seed = gr.Number(value=0, precision=0, minimum=0, label="Seed (same for both)")
         with gr.Row(equal_height=True):
-            base_chat = gr.Chatbot(label="Base model", height=380)
-            tuned_chat = gr.Chatbot(label="With the adapter", height=380)
+            base_chat = gr.Chatbot(label="Base model", height=380, elem_id="playground-base")
+            tuned_chat = gr.Chatbot(label="With the adapter", height=380, elem_id="playground-tuned")
         with gr.Row(equal_height=True):
-            message = gr.Textbox(value=DEMO_QUESTION, label="Message", scale=6)
+            message = gr.Textbox(value=DEMO_QUESTION, label="Message", scale=6, elem_id="playground-message")
             send = gr.Button("Send to both", variant="primary", scale=1, min_width=120)
             clear = gr.ClearButton([base_chat, tuned_chat], value="Clear", scale=1, min_width=90)
 
@@ -183,7 +183,12 @@ def build(ctx: AppContext, selected_run):
         inputs = [choice, message, system, base_chat, tuned_chat, temperature, top_p, max_new, seed]
         for event in (send.click, message.submit):
             event(ask, inputs, [base_chat, tuned_chat, message], api_name=False)
+        _api(ctx)  # inside the tab: an endpoint between two tabs would split the tab bar in two
 
+    return {"choice": choice, "send": send, "clear": clear, "base_chat": base_chat, "tuned_chat": tuned_chat}
+
+
+def _api(ctx: AppContext):
     @handler("use the Playground")
     def playground_reply(
         user,
@@ -205,4 +210,3 @@ def build(ctx: AppContext, selected_run):
         return deque(replies, maxlen=1)[0]  # the finished replies
 
     gr.api(playground_reply, api_name=api_names.PLAYGROUND_REPLY)
-    return {"choice": choice, "send": send, "clear": clear, "base_chat": base_chat, "tuned_chat": tuned_chat}
