@@ -59,3 +59,21 @@ def test_bad_requests_get_one_sentence(home):
         jobs_probe.check_on_this_hardware(home, "", "alice")
     with pytest.raises(AccessError):
         jobs_probe.check_on_this_hardware(home, DEMO, "")
+
+
+def test_the_gpu_check_is_ready_to_run_and_its_plan_is_valid_without_a_gpu(tmp_path):
+    """bench/gpu_run.sh parses; bench/gpu_check.py --dry checks every config it would run and writes its JSON."""
+    import json
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+
+    assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu_run.sh")], check=False).returncode == 0
+    cmd = [sys.executable, str(ROOT / "bench" / "gpu_check.py"), str(tmp_path), "--dry"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert result["mode"] == "dry"
+    parts = result["parts"]
+    assert {"probe: llama3.1-8b qlora 4bit", "padding-free (engine choice)", "plain TRL (overhead)"} <= set(parts)

@@ -69,7 +69,7 @@ def make_parser() -> argparse.ArgumentParser:
     fit.add_argument("-o", "--output", help="write the fitted config here (default: print it)")
     fit.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE")
     more = sub.add_parser("continue", help="train a finished run N more steps or epochs, as a new run")
-    more.add_argument("run", help="the finished run's folder")
+    more.add_argument("run", help="the finished run's folder (or its id under STUDIO_HOME/runs)")
     amount = more.add_mutually_exclusive_group(required=True)
     amount.add_argument("--steps", type=int, help="more optimizer steps")
     amount.add_argument("--epochs", type=float, help="more epochs")
@@ -229,6 +229,8 @@ def continue_main(args) -> int:
     from trainers import continuation, models
 
     parent = Path(args.run).expanduser()
+    if not parent.is_dir() and (models.studio_home() / "runs" / args.run).is_dir():  # a run id
+        parent = models.studio_home() / "runs" / args.run
     if not (parent / "config.yaml").is_file():
         print(f"error: {args.run!r} is not a run folder (it has no config.yaml): name a finished run's folder.", file=sys.stderr)  # fmt: skip
         return 2

@@ -149,3 +149,15 @@ def fit(cfg: RunConfig, tgt: Target) -> tuple[RunConfig, list[str]]:
     new = copy.deepcopy(result["config"])
     new.autofit = [f"target {tgt.name}", *result["changes"]]
     return new, result["changes"]
+
+
+def fit_raw(raw: dict, tier: str | None = None, memory_gb: float | None = None, gpu: bool | None = None):
+    """For a form: a raw config mapping fitted to a tier (or a budget), as (mapping with its `autofit:` notes,
+    fits, the notes).  Raises ConfigError / FitError with one sentence."""
+    from trainers import config as config_mod
+
+    cfg = config_mod.from_dict(copy.deepcopy(raw))
+    tgt = target(tier, memory_gb, gpu)
+    result = plan(cfg, tgt)
+    new, changes = fit(cfg, tgt)
+    return new.to_dict(), result["fits"], changes
