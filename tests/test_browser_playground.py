@@ -17,6 +17,8 @@ RUN = {
 }
 REPLIES = "() => [...document.querySelectorAll('#playground-{side} [data-testid=\"bot\"]')].map(e => e.innerText)"
 
+PICKED = "() => [...document.querySelectorAll('input')].some(e => e.value.startsWith('pg-demo · sft'))"
+
 
 def replies(page, side: str) -> list[str]:
     return page.evaluate(REPLIES.replace("{side}", side))
@@ -39,9 +41,7 @@ def test_chat_with_a_finished_run_side_by_side(playwright_api, studio, tmp_path)
         picker = page.get_by_label("Adapter: one of your finished runs, or a Hub adapter id")
         picker.click()
         page.get_by_role("option", name="pg-demo · sft").click()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('input')].some(e => e.value.startsWith('pg-demo · sft'))"
-        )
+        page.wait_for_function(PICKED)
         message = page.locator("#playground-message textarea")
         assert message.input_value() == DEMO_QUESTION
         send = page.get_by_role("button", name="Send to both")
@@ -55,7 +55,8 @@ def test_chat_with_a_finished_run_side_by_side(playwright_api, studio, tmp_path)
         save(page, tmp_path, "playground-1280-light.png")
     with open_page(playwright_api, url, problems, width=1280, height=900, dark=True) as page:
         page.get_by_role("tab", name="Playground").click()
-        page.get_by_role("button", name="Send to both").click()  # the run is preselected: the newest of mine
+        page.wait_for_function(PICKED)  # preselected when the tab opens: the newest of my finished runs
+        page.get_by_role("button", name="Send to both").click()
         assert wait(lambda: both_answered(page, 1), 45), problems
         save(page, tmp_path, "playground-1280-dark.png")
     assert not problems, problems
