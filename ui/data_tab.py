@@ -111,6 +111,10 @@ def histogram_frame(hist: dict | None) -> pd.DataFrame:
             frame["tokens"].append(f"{lo}–{hi - 1}")
             frame["rows"].append(count)
             frame["where"].append("cut past max length" if cut and lo > cut else "kept")
+        if cut and "cut past max length" not in frame["where"]:  # nothing is cut: still mark where the cut is
+            frame["tokens"].append(f"> {cut}")
+            frame["rows"].append(0)
+            frame["where"].append("cut past max length")
     return pd.DataFrame(frame)
 
 
@@ -334,7 +338,9 @@ def build(ctx: AppContext, demo_default: bool, checked_data: gr.State | None = N
             subset = gr.Textbox(label="Subset (config)", scale=1)
             split = gr.Textbox("train", label="Split", scale=1)
         with gr.Row():
-            upload = gr.File(label="…or upload a file (json, jsonl, csv, parquet, txt)", type="filepath")
+            upload = gr.File(
+                label="…or upload a file (json, jsonl, csv, parquet, txt)", type="filepath", elem_id="data-upload"
+            )
             with gr.Column():
                 method = gr.Radio(methods.choices(), value=methods.names()[0], label="Method")
                 with gr.Row():
@@ -346,7 +352,14 @@ def build(ctx: AppContext, demo_default: bool, checked_data: gr.State | None = N
         with gr.Column(visible=False) as results:
             verdict = gr.Markdown()
             with gr.Row():
-                use = gr.Button("Use this data for training", variant="primary", visible=False, scale=0)
+                use = gr.Button(
+                    "Use this data for training",
+                    variant="primary",
+                    visible=False,
+                    scale=0,
+                    min_width=260,
+                    elem_id="data-use",
+                )
                 used = gr.Markdown()
             gr.Markdown("### What the model learns from each row")
             with gr.Row():
@@ -359,19 +372,26 @@ def build(ctx: AppContext, demo_default: bool, checked_data: gr.State | None = N
                 show_legend=True,
                 show_inline_category=False,
                 combine_adjacent=True,
+                elem_id="data-mask",
             )
-            with gr.Row():
-                hist = gr.BarPlot(
-                    x="tokens", y="rows", color="where", color_map=HIST_COLORS, label="Tokens per row", scale=1
-                )
-                with gr.Column(scale=1):
-                    findings = gr.Dataframe(
-                        headers=FINDING_HEADERS,
-                        label="Findings (click a row number to see that row)",
-                        interactive=False,
-                        wrap=True,
-                        max_height=360,
-                    )
+            hist = gr.BarPlot(
+                x="tokens",
+                y="rows",
+                color="where",
+                color_map=HIST_COLORS,
+                label="Tokens per row",
+                x_label_angle=-45,
+                elem_id="data-hist",
+            )
+            findings = gr.Dataframe(
+                headers=FINDING_HEADERS,
+                label="Findings (click a row number to see that row)",
+                interactive=False,
+                wrap=True,
+                max_height=360,
+                column_widths=["8%", "13%", "6%", *["6%"] * EXAMPLES, "49%"],
+                elem_id="data-findings",
+            )
             with gr.Accordion("Full doctor report", open=False):
                 report = gr.Textbox(show_label=False, lines=6, max_lines=40, interactive=False)
             with gr.Accordion("First rows as plain text", open=False):
