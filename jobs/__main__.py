@@ -6,6 +6,7 @@ python -m jobs list [--owner NAME] [--json]
 python -m jobs status RUN_ID [--owner NAME] [--json]
 python -m jobs cancel RUN_ID [--owner NAME]
 python -m jobs resume RUN_ID [--owner NAME]
+python -m jobs continue RUN_ID (--steps N | --epochs N) [--owner NAME]   # train a finished run further; new id
 """
 
 from __future__ import annotations
@@ -43,6 +44,12 @@ def make_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--owner", default="local")
         if name == "status":
             cmd.add_argument("--json", action="store_true")
+    more = sub.add_parser("continue", help="queue a finished run's continuation for N more steps or epochs")
+    more.add_argument("run_id")
+    more.add_argument("--owner", default="local")
+    amount = more.add_mutually_exclusive_group(required=True)
+    amount.add_argument("--steps", type=int)
+    amount.add_argument("--epochs", type=float)
     return parser
 
 
@@ -72,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             print(queue.cancel(args.run_id, args.owner))
         elif args.command == "resume":
             print(queue.resume(args.run_id, args.owner))
+        elif args.command == "continue":
+            print(queue.continue_run(args.run_id, args.owner, steps=args.steps, epochs=args.epochs))
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -145,7 +145,13 @@ def report(config_path: str, overrides: list[str], measured: dict) -> dict:
     chosen = (measured.get("attention") or {}).get("implementation")
     if chosen:
         cfg.model.attn_implementation = chosen  # the kernel the run used decides the micro-batch, as it did
-    est = estimate.estimate(cfg)
+    try:
+        est = estimate.estimate(cfg)
+    except Exception as exc:  # noqa: BLE001 - the measurement stands without the estimate; say why it is missing
+        from core.errors import user_message
+
+        return {"measured": measured, "predicted_peak_gb": None, "predicted_vs_measured": None, "tiers": [],
+                "predicted_tokens_per_second": None, "speed_ratio": None, "estimate_error": user_message(exc)}  # fmt: skip
     gpu = measured["device"] == "cuda"
     predicted = est["peak_memory_gb"] if gpu else est["local_cpu"]["peak_memory_gb"]
     rate, kind = _predicted_rate(cfg, est, measured["device"], (measured.get("hardware") or {}).get("gpu"))
@@ -208,12 +214,17 @@ def render(result: dict) -> str:
     where = "GPU (reserved; allocated " + _gb(m["peak_gpu_allocated_gb"]) + ")" if m["device"] == "cuda" else (
         "CPU RAM above the process baseline of " + _gb(m["baseline_rss_mb"] / 1024)
     )  # fmt: skip
-    error = result["predicted_vs_measured"]
+    error, predicted = result["predicted_vs_measured"], result["predicted_peak_gb"]
+    estimated = (
+        f"estimate {_gb(predicted)}" if predicted is not None else f"no estimate ({result.get('estimate_error')})"
+    )
+    if predicted is not None and m["device"] == "cuda":
+        estimated += " incl. ~0.8 GB CUDA context that torch does not count"
     lines = [
         f"**Measured on this machine** ({m['steps']} optimizer steps"
         + (", stopped once the peak was flat" if m["stopped_early"] else "")
         + f"; attention: {(m.get('attention') or {}).get('implementation') or 'default'})  ",
-        f"**Peak memory:** measured {_gb(m['measured_peak_gb'])} ({where}); estimate {_gb(result['predicted_peak_gb'])}"
+        f"**Peak memory:** measured {_gb(m['measured_peak_gb'])} ({where}); {estimated}"
         + ("" if error is None else f" ({error:+.0%} vs measured)")
         + "  ",
     ]
@@ -221,6 +232,8 @@ def render(result: dict) -> str:
     lines.append(f"**Tokens/s:** measured {tps:,.0f}" if tps else "**Tokens/s:** too few steps to measure")
     if tps and pred:
         lines[-1] += f"; estimate {pred:,.0f} (x{result['speed_ratio']:.2f} applied to the tiers marked *)"
+    if not result["tiers"]:
+        return "\n".join(lines)
     lines += [
         "",
         "| tier | memory GB | fits (estimate) | time/epoch estimate | time/epoch corrected | $/epoch corrected |",
@@ -233,6 +246,6 @@ def render(result: dict) -> str:
             f"{estimate._duration(t['hours_per_epoch_corrected'])}{mark} | "
             f"{estimate._dollars(t['usd_per_epoch_corrected'])}{mark} |"
         )
-    if not any(t["corrected"] for t in result["tiers"]):
+    if result["tiers"] and not any(t["corrected"] for t in result["tiers"]):
         lines.append("\nNo tier corrected: this machine's speed is not comparable with any tier's.")
     return "\n".join(lines)
