@@ -40,6 +40,14 @@ def test_flash_keeps_padding_free_batches_and_other_kernels_go_one_packed_row_pe
         assert args["per_device_train_batch_size"] == batch, kernel
 
 
+def test_only_the_hub_kernel_the_engine_chose_falls_back_to_sdpa():
+    chosen = attention.choose(None, "cuda", flash=False, kernels=True, hub=True)
+    fallback = attention.fallback(chosen, OSError("download failed"))
+    assert fallback["implementation"] == "sdpa" and "download failed" in fallback["reason"]
+    assert attention.fallback(attention.choose(attention.HUB_KERNEL, "cuda"), OSError("x")) is None  # user's own
+    assert attention.fallback(attention.choose(None, "cuda", flash=True), OSError("x")) is None
+
+
 def test_liger_is_off_on_cpu_and_refused_in_one_sentence_without_the_package(monkeypatch):
     assert attention.liger({"use_liger_kernel": True}, "cpu")[0] is False
     assert attention.liger({}, "cuda") == (False, None)

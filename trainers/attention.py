@@ -64,6 +64,15 @@ def choose(requested: str | None, device: str, flash=None, kernels=None, hub=Non
     return {"implementation": SDPA, "reason": f"CUDA, no flash-attn package and {why}: PyTorch SDPA"}
 
 
+def fallback(choice: dict, exc: BaseException) -> dict | None:
+    """When the Hub kernel the engine chose itself cannot load (a download or build failure), SDPA instead, with
+    the reason; None for anything else (a kernel the config names fails as the user asked)."""
+    if choice.get("implementation") != HUB_KERNEL or choice.get("reason", "").startswith("set in the config"):
+        return None
+    why = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return {"implementation": SDPA, "reason": f"the Hub FlashAttention kernel did not load ({why}): PyTorch SDPA"}
+
+
 def liger(training: dict, device: str) -> tuple[bool, str | None]:
     """(use_liger_kernel for this run, a note to log).  Liger's Triton kernels run on CUDA only: off on CPU."""
     if not training.get("use_liger_kernel"):

@@ -602,7 +602,16 @@ def execute(
     summary.update(attention=choose_attention(cfg, hw))
     cont = continuation(cfg)
     with quiet_peft_deprecation():
-        parts = load_parts(cfg, hw, folder)
+        try:
+            parts = load_parts(cfg, hw, folder)
+        except Exception as exc:  # noqa: BLE001 - only the Hub kernel the engine chose itself is retried
+            fallback = attention.fallback(summary["attention"], exc)
+            if fallback is None:
+                raise
+            log.warning("Attention: %s", fallback["reason"])
+            cfg.model.attn_implementation = fallback["implementation"]
+            summary.update(attention=fallback)
+            parts = load_parts(cfg, hw, folder)
     if probe:
         parts.eval_ds = None
     args = runtime_training_args(cfg, hw, folder.path, parts.eval_ds is not None)
