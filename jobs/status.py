@@ -126,12 +126,15 @@ def _evaluates(cfg: dict) -> bool:
         return False
 
 
-def next_eval(run_dir: str | Path, step: int, status: str) -> str | None:
+def next_eval(run_dir: str | Path, step: int, status: str, measured: bool = True) -> str | None:
     """When the next held-out loss comes, as words: "next held-out loss at step 40", "... at the end", or
-    None when there is none to come (no held-out data, or the run is over)."""
+    None when there is none to come (no held-out data, or the run is over). `measured`: a held-out loss was
+    logged already (a fresh run measures one before its first step)."""
     cfg = run_config(run_dir)
     if status not in ("queued", "running", "waiting", "interrupted") or not _evaluates(cfg):
         return None
+    if not measured and not step:
+        return "first held-out loss before the first step"
     training = cfg.get("training") or {}
     strategy = str(training.get("eval_strategy") or "no").lower()
     total = max_steps(run_dir)

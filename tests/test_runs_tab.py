@@ -98,6 +98,7 @@ def test_held_out_loss_is_points_never_a_line_and_the_next_one_is_announced(ctx)
     folder = ctx.queue.get(every, "local").run_dir
     assert status.next_eval(folder, 25, "running") == "next held-out loss at step 40"
     assert status.next_eval(folder, 395, "running") == "next held-out loss at the end"
+    assert status.next_eval(folder, 0, "running", measured=False) == "first held-out loss before the first step"
     none = make_run(ctx, overrides=["data.eval_source=null", "data.eval_size=0"])
     assert status.next_eval(ctx.queue.get(none, "local").run_dir, 5, "running") is None
 

@@ -24,6 +24,7 @@ SIGNED_OUT = "Sign in with Hugging Face (button at the top) to see your runs."
 METHOD_PLOTS = max(len(methods.get(name).charts) for _, name in methods.choices())  # one plot per charted metric
 X_AXES = {"steps": "step", "tokens seen": "tokens_seen"}
 LOG_BYTES = 6000
+HELD_OUT = {True: "Held-out loss", False: "Held-out loss: this run holds no data out"}  # always shown: see build
 
 
 def _note(run) -> str:
@@ -115,7 +116,7 @@ def run_view(ctx: AppContext, run_id: str, owner: str) -> dict:
     state = status.run_status(ctx.queue, run_id, owner)
     series = status.curves(ctx.queue, run_id, owner)
     position = status.queue_position(ctx.queue, run_id, owner)
-    upcoming = status.next_eval(run.run_dir, state["step"], run.status)
+    upcoming = status.next_eval(run.run_dir, state["step"], run.status, bool(series["held_out"]))
     return {
         "status": status_line(state, position, upcoming),
         "summary": summary_text(status.run_summary(ctx.queue, run_id, owner)),
@@ -157,6 +158,12 @@ def compare(ctx: AppContext, run_ids: list[str], owner: str | None, axis: str = 
     return overlay, pd.DataFrame(shown, columns=["setting", *labels])
 
 
+def _x_lim(max_steps: int | None) -> list[float] | None:
+    """The whole run's steps on every chart (a lone held-out point at step 0 no longer sets the axis), with a
+    little room so a point at either end is drawn whole."""
+    return [-max_steps / 30, max_steps * (1 + 1 / 30)] if max_steps else None
+
+
 def _plot_update(frame: pd.DataFrame, seed: pd.DataFrame, x_lim, **props):
     return gr.update(value=frame if len(frame) else seed, x_lim=x_lim, **props)
 
@@ -182,6 +189,7 @@ def build(ctx: AppContext, selected_run):
         summary_md = gr.Markdown(visible=False)
         with gr.Row():
             # Each chart starts with a typed, point-free frame naming its series (numeric axes from the start).
+            # These three stay visible: hiding one resizes the others, and vega-lite then draws them clipped.
             loss_plot = gr.LinePlot(
                 _seed("train"), x="step", y="value", color="series", title="Loss", y_title="loss", height=260
             )
@@ -193,7 +201,6 @@ def build(ctx: AppContext, selected_run):
                 title="Held-out loss",
                 y_title="held-out loss",
                 height=260,
-                visible=False,
             )
             lr_plot = gr.LinePlot(
                 _seed("learning rate"),
@@ -228,10 +235,10 @@ def build(ctx: AppContext, selected_run):
                 view = run_view(ctx, run_id, owner)
             except StudioError as exc:
                 return gr.update(value=runs, visible=True), run_id, str(exc), hidden, *idle, ""
-            x_lim = [0, view["max_steps"]] if view["max_steps"] else None
+            x_lim = _x_lim(view["max_steps"])
             plots = [
                 _plot_update(view["train"], _seed("train"), x_lim),
-                _plot_update(view["held_out"], _seed("held-out"), x_lim, visible=view["evaluates"]),
+                _plot_update(view["held_out"], _seed("held-out"), x_lim, title=HELD_OUT[view["evaluates"]]),
                 _plot_update(view["learning_rate"], _seed("learning rate"), x_lim),
             ]
             for i in range(METHOD_PLOTS):
@@ -259,7 +266,13 @@ def build(ctx: AppContext, selected_run):
             return evt.row_value[0] if evt.row_value else None
 
         table.select(pick, None, run_box, api_name=False)
-        run_box.change(lambda: gr.update(value=None, visible=False), None, file_out, api_name=False)
+        # another run chosen: the previous run's adapter file and delete question go away
+        run_box.change(
+            lambda: (gr.update(value=None, visible=False), gr.update(visible=False), None),
+            None,
+            [file_out, confirm_row, pending],
+            api_name=False,
+        )
 
         def act(action):
             @handler(f"{action} runs")
