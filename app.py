@@ -26,17 +26,17 @@ from ui.context import AppContext
 from ui.handlers import handler
 
 CSS = """
-/* Tables in reports and estimates: words and numbers never break inside; a wide table scrolls sideways. */
-.prose table, .md table { display: block; max-width: 100%; overflow-x: auto; }
-.prose th, .prose td, .md th, .md td { word-break: keep-all; overflow-wrap: normal; hyphens: none; }
-.prose td, .md td { white-space: nowrap; }
+/* Markdown tables (reports, estimates): words and numbers never break inside (gradio sets word-break: break-word
+   on them, which gave '18649.3 / 8' and 'succee / ded'); a table wider than the page scrolls sideways. */
+.prose table { display: block; width: fit-content; max-width: 100%; overflow-x: auto; }
+.prose table, .prose th, .prose td { word-break: normal !important; overflow-wrap: normal !important; hyphens: none; }
 """
 
 
 def _only_tabs_in(tabs: gr.Tabs, root: gr.Blocks) -> None:
-    """A tab's gr.api endpoint registered after its Tab closed lands in the Tabs, where the page would draw it as
-    a tab of its own: it belongs to the page's root (endpoints have no place on the page)."""
-    for child in [c for c in tabs.children if isinstance(c, gr.components.Api)]:
+    """A tab's gr.api endpoint (or State) made after its Tab closed lands in the Tabs, where the page draws it as a
+    tab of its own: it belongs to the page's root (it has no place on the page)."""
+    for child in [c for c in tabs.children if not isinstance(c, gr.Tab)]:
         tabs.children.remove(child)
         root.children.append(child)
         child.parent = root
@@ -94,6 +94,7 @@ def build(ctx: AppContext | None = None) -> gr.Blocks:
             playground_tab.build(ctx, selected_run)
             compare_tab.build(ctx, demo_default, checked_data)
             _only_tabs_in(tabs, demo)
+        demo.load(None, js=train_tab.REMEASURE)  # code editors number their lines once the fonts are in
         _api(ctx)
     return demo
 

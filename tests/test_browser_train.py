@@ -49,6 +49,13 @@ def test_form_and_yaml_stay_one_truth(playwright_api, studio, tmp_path):
         summary = page.locator("#train-summary")
         assert wait(lambda: "30 steps at effective batch 8" in summary.inner_text(), 30), summary.inner_text()
         assert "rows" in summary.inner_text() and "tokens per epoch" in summary.inner_text()
+        # the estimate's tables: no word or number breaks inside a cell; a wide table scrolls, the page does not
+        page.get_by_role("button", name="Estimate memory, time and cost").click()
+        cell = page.locator(".prose table td").first
+        cell.wait_for()
+        breaks = cell.evaluate("td => [getComputedStyle(td).wordBreak, getComputedStyle(td).overflowWrap]")
+        assert breaks == ["normal", "normal"], breaks
+        assert page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
         save(page, tmp_path, "train_1280_light.png")
         page.get_by_role("tab", name="Compare").click()
         page.locator("#compare-config .cm-content").wait_for()

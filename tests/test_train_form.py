@@ -94,7 +94,7 @@ def test_the_summary_line_counts_what_the_doctor_keeps(ctx):
     assert 0 < rows < 240 and "held out" in line and "tokens per epoch" in line and "20 steps" in line
     assert "effective batch 8" in line and "assistant replies" in line and "GB" in line
     hub = train_tab.run_summary(ctx, form(method="sft", data_source="trl-lib/Capybara").to_yaml(), "local")
-    assert "counted when you press Start" in hub
+    assert "counted when the run starts" in hub and "trl-lib/Capybara" in hub
     assert train_tab.live_summary(ctx, "", "local").startswith("Not ready to start: The config is empty")
 
 
@@ -151,3 +151,22 @@ def test_failures_name_the_pages_fields_and_clear_stale_outputs(ctx):
     for box in outputs:  # the button's first step hides the old content; the action then shows the new one
         hides = [f for f in demo.fns.values() if f.name == "hide" and [o._id for o in f.outputs] == [box._id]]
         assert hides and all(event == "click" for _, event in hides[0].targets)
+
+
+def test_on_a_shared_space_the_path_rules_come_before_the_data_check(ctx, monkeypatch):
+    """Nobody learns what is in another user's file from the doctor's sentence: the path is refused first."""
+    from jobs import access
+
+    monkeypatch.setenv("STUDIO_MULTI_USER", "1")
+    bobs = access.uploads_dir(ctx.home, "bob") / "sft.jsonl"
+    bobs.parent.mkdir(parents=True, exist_ok=True)
+    bobs.write_text(DEMO_SFT.read_text())
+    text = form(method="dpo", pref_source=str(bobs)).to_yaml()
+    for attempt in (
+        lambda: train_tab.submit_run(ctx, text, "alice", None),
+        lambda: train_tab.run_summary(ctx, text, "alice"),
+    ):
+        with pytest.raises(StudioError) as err:
+            attempt()
+        assert str(err.value) == access.LOCAL_ONLY
+    assert ctx.queue.list("alice") == []

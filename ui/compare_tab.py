@@ -481,6 +481,7 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
         config = gr.Code(
             initial,
             language="yaml",
+            max_lines=32,  # scrolls inside: CodeMirror draws (and numbers) every line of its own viewport
             label="Comparison config: the form writes into it, and edits here fill the form",
             elem_id="compare-config",
         )
@@ -518,8 +519,9 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
         def form_changed(user, values: dict):  # gradio passes a set of inputs as one {component: value}
             try:
                 text = merge_form(values[config], CompareForm.from_inputs(form, values))
-            except StudioError as exc:  # a broken YAML is not overwritten: the user fixes it first
-                return {problem: problem_update(in_ui_words(str(exc)) + " Fix it so the form can write into it.")}
+            except Exception as exc:  # noqa: BLE001 - a broken YAML is not overwritten: the user fixes it first
+                sentence = in_ui_words(user_message(exc))
+                return {problem: problem_update(sentence + " Fix it so the form can write into it.")}
             return {config: text, problem: problem_update(config_problem(text))}
 
         gr.on(
@@ -536,8 +538,8 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
         def config_typed(user, text):
             try:
                 values = form_values(parse_yaml(text))
-            except StudioError as exc:
-                return {problem: problem_update(in_ui_words(str(exc)))}
+            except Exception as exc:  # noqa: BLE001 - shown under the editor while the user types, never raised
+                return {problem: problem_update(in_ui_words(user_message(exc)))}
             return {**form_updates(values), problem: problem_update(config_problem(text))}
 
         config.input(

@@ -410,7 +410,10 @@ def estimate(text: str, ctx: AppContext | None = None, owner: str | None = "loca
         if ctx is None:
             raise StudioError(access.NO_OWNER)
         access.check_config(doc, owner, ctx.home, ctx.queue.store)
-    est = estimator.estimate(config_mod.from_dict(doc))
+    cfg = config_mod.from_dict(doc)
+    plan = precheck.stage_plan(doc) if precheck.readable_here(cfg.data.source) else None
+    # the summary line's counts (training rows after the held-out split, the doctor's tokens), not a recount
+    est = estimator.estimate(cfg, plan and plan.rows, plan and plan.tokens_per_row)
     local = est["local"]
     warning = ""
     if local["fits"] != "fits":
@@ -445,8 +448,8 @@ def _stage_line(plan: precheck.StagePlan, chain: bool) -> str:
     if plan.rows is None:
         steps = f"{plan.steps} steps" if plan.steps else "steps"
         return (
-            f"{head}rows and tokens: counted when you press Start ({plan.source} is a Hub dataset) · {steps} at "
-            f"effective batch {plan.effective_batch}"
+            f"{head}rows and tokens: counted when the run starts (the Hub dataset {plan.source} is downloaded by "
+            f"the run, not before) · {steps} at effective batch {plan.effective_batch}"
         )
     parts = [f"{plan.rows:,} rows" + (f" (+{plan.eval_rows:,} held out)" if plan.eval_rows else "")]
     if plan.tokens_per_epoch is not None:
@@ -516,10 +519,9 @@ def initial_form(ctx: AppContext, demo_default: bool) -> TrainForm:
 def yaml_edited(text: str) -> tuple[dict, str]:
     """A YAML edit: ({TrainForm field: value} for the fields it covers, its problem in one sentence or "")."""
     try:
-        docs = parse_yaml(text)
-    except StudioError as exc:
-        return {}, in_ui_words(str(exc))
-    return form_values(docs), config_problem(text)
+        return form_values(parse_yaml(text)), config_problem(text)
+    except Exception as exc:  # noqa: BLE001 - shown under the editor while the user types, never raised
+        return {}, in_ui_words(user_message(exc))
 
 
 def apply_checked(checked: dict, text: str, form: TrainForm, demo: bool = False) -> tuple[str, TrainForm]:
@@ -552,8 +554,9 @@ def shown(value) -> dict:
 
 
 HIDDEN = {"visible": False, "value": None}
-# A code editor drawn while its tab was hidden can number fewer lines than it shows: a resize makes CodeMirror measure
-REMEASURE = "() => { window.dispatchEvent(new Event('resize')); }"
+# A code editor drawn while its tab was hidden, or before the page's fonts loaded, numbers its lines at the wrong
+# height (1-17 beside 19 lines): a resize once the fonts are there makes CodeMirror measure again.
+REMEASURE = "() => { document.fonts.ready.then(() => window.dispatchEvent(new Event('resize'))); }"
 
 
 def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, tabs=None):
@@ -607,6 +610,7 @@ def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, 
         config = gr.Code(
             first.to_yaml(),
             language="yaml",
+            max_lines=32,  # scrolls inside: CodeMirror draws (and numbers) every line of its own viewport
             label="RunConfig: the form writes into it, and edits here fill the form (every TRL option goes "
             "under training:)",
             elem_id="train-config",
@@ -672,8 +676,9 @@ def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, 
             text = values[config]
             try:
                 return {config: merge_form(text, TrainForm.from_inputs(form, values)), problem: problem_update("")}
-            except StudioError as exc:  # a broken YAML is not overwritten: the user fixes it first
-                return {problem: problem_update(in_ui_words(str(exc)) + " Fix it so the form can write into it.")}
+            except Exception as exc:  # noqa: BLE001 - a broken YAML is not overwritten: the user fixes it first
+                sentence = in_ui_words(user_message(exc))
+                return {problem: problem_update(sentence + " Fix it so the form can write into it.")}
 
         form_inputs = inputs | {config}
         others = [c.input for c in components if c is not method]
