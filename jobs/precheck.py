@@ -4,8 +4,9 @@ will be (rows, tokens per epoch, steps, effective batch, loss mask) from the doc
     check_stages(docs)            # raises the doctor's first error (StageDataError: which stage); queues nothing
     stage_plans(docs, fetch=...)  # [StagePlan] for the summary line above Start
 
-Only local files are read here (sources.is_local): a Hub dataset is downloaded and checked by the run itself,
-so its counts are "not available yet".  Paths are checked against jobs.access by the caller first."""
+Local files are read in full (sources.is_local); a Hub dataset is downloaded and counted by the run itself, so
+its counts are "not available yet", and at Start only its first rows are streamed to check its kind against the
+method.  Paths are checked against jobs.access by the caller first."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import DataError
-from data import sources
+from data import doctor, sources
 from data.splits import load_for_run
 from jobs.chain import PREVIOUS
 from trainers import config as config_mod
@@ -76,16 +77,46 @@ def _examine(cfg, tokenizer):
     return method, plan, load_for_run(cfg.data, method.task, tokenizer, cfg.training.get("max_length"), plan=plan)
 
 
-def check_stages(docs: list[dict], fetch: bool = False) -> None:
-    """The doctor's verdict for every stage whose data is local: its first error, with the stage named."""
+PEEK_ROWS = 50  # a Hub dataset's first rows streamed for the verdict at Start (nothing downloaded in full)
+
+
+def hub_errors(cfg, token: str | None = None) -> list[str]:
+    """The doctor's errors on a Hub dataset's first rows, streamed: the wrong kind of data for the method, rows it
+    cannot read.  [] when the Hub cannot be reached or the stream fails: the run's own doctor reports those."""
+    import itertools
+
+    import datasets
+
+    if not sources.hub_reachable():
+        return []
+    section = cfg.data
+    try:
+        stream = datasets.load_dataset(
+            section.source, name=section.subset, split=section.split, revision=section.revision, streaming=True,
+            token=token,
+        )  # fmt: skip
+        rows = list(itertools.islice(stream, PEEK_ROWS))
+        sample = datasets.Dataset.from_list(rows) if rows else None
+    except Exception:  # noqa: BLE001 - unreachable, private, odd features: the run's doctor says it in full
+        return []
+    if sample is None:
+        return []
+    _, report, _ = doctor.examine(sample, methods.get(cfg.method).task, section)
+    return [f.message for f in report.errors if f.code in ("format", "multimodal")]
+
+
+def check_stages(docs: list[dict], fetch: bool = False, token: str | None = None) -> None:
+    """The doctor's verdict for every stage: local data in full; with `fetch`, a Hub dataset's first rows (its
+    kind against the method).  Raises the first error, with the stage named."""
     for i, doc in enumerate(docs):
         cfg = stage_config(doc)
-        if not readable_here(cfg.data.source):
-            continue
-        _, _, (_, _, _, _, reports) = _examine(cfg, local_tokenizer(cfg, fetch))
-        errors = [f for r in reports for f in r.errors]
+        if readable_here(cfg.data.source):
+            _, _, (_, _, _, _, reports) = _examine(cfg, local_tokenizer(cfg, fetch))
+            errors = [f.message for r in reports for f in r.errors]
+        else:
+            errors = hub_errors(cfg, token) if fetch else []
         if errors:
-            raise StageDataError(errors[0].message, i, cfg.method)
+            raise StageDataError(errors[0], i, cfg.method)
 
 
 def _steps(rows: int, training: dict, effective: int) -> int:

@@ -170,3 +170,25 @@ def test_on_a_shared_space_the_path_rules_come_before_the_data_check(ctx, monkey
             attempt()
         assert str(err.value) == access.LOCAL_ONLY
     assert ctx.queue.list("alice") == []
+
+
+def test_a_hub_dataset_of_the_wrong_kind_is_refused_from_its_first_rows(ctx, monkeypatch):
+    """Online, Start streams a Hub dataset's first rows (never the whole set) and the doctor checks their kind."""
+    import datasets
+
+    from data import sources
+
+    streamed = []
+
+    def fake_stream(source, name=None, split="train", revision=None, streaming=False, token=None):
+        assert streaming, "the whole dataset was asked for"
+        streamed.append((source, token))
+        return iter([{"messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}]}
+                     for i in range(1000)])  # fmt: skip
+
+    monkeypatch.setattr(sources, "hub_reachable", lambda *a, **k: True)
+    monkeypatch.setattr(datasets, "load_dataset", fake_stream)
+    online = dataclasses.replace(ctx, online=True)
+    with pytest.raises(StudioError, match="does not suit DPO — DPO needs preference pairs"):
+        train_tab.submit_run(online, form(method="dpo", pref_source="org/chats").to_yaml(), "local", "hf_user")
+    assert streamed == [("org/chats", "hf_user")] and ctx.queue.list("local") == []

@@ -423,7 +423,8 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
         gr.Markdown(
             f"{' vs '.join(ARM_LABELS.values())} on one base model: every arm gets the same model, LoRA settings, seed and "
             "held-out rows; the arms are queued runs (see the Runs tab), and the report appears here when they "
-            "have finished. The form writes the comparison YAML below; edit the YAML last for any other option."
+            "have finished. The form and the comparison YAML below are one: a form change writes into the YAML, and an "
+            "edit of the YAML fills the form; Start runs the YAML shown."
         )
         initial = demo_yaml() if demo_default else CompareForm.defaults(ctx.default_model, False).to_yaml()
         first = dataclasses.replace(CompareForm.defaults(ctx.default_model, demo_default))

@@ -365,11 +365,11 @@ def parse_yaml(text: str) -> list[dict]:
     return docs
 
 
-def check_data(docs: list[dict]) -> None:
-    """The data doctor's verdict on every stage's (local) data against its method, before anything is queued:
-    one sentence naming the form field to change."""
+def check_data(docs: list[dict], fetch: bool = False, token: str | None = None) -> None:
+    """The data doctor's verdict on every stage's data against its method, before anything is queued (a Hub
+    dataset's first rows when `fetch`): one sentence naming the form field to change."""
     try:
-        precheck.check_stages(docs)
+        precheck.check_stages(docs, fetch, token)
     except precheck.StageDataError as exc:
         kind = methods.get(exc.method).data_kinds[0]
         label = methods.get(exc.method).label
@@ -386,7 +386,7 @@ def submit_run(ctx: AppContext, text: str, owner: str | None, token: str | None,
         raise StudioError(refusal)
     docs = parse_yaml(text)
     access.check_config(docs, owner, ctx.home, ctx.queue.store)
-    check_data(docs)
+    check_data(docs, fetch=ctx.online, token=token)
     return ctx.queue.submit_chain(docs, owner, token)
 
 
