@@ -6,12 +6,18 @@ import re
 import shutil
 import time
 
-from browser_kit import PLOTS_JS, open_page, save, wait
+from browser_kit import PLOTS_JS, _loss_plot, _train_line, open_page, save, wait
 
 from jobs import status
 from jobs.store import new_run_id
 
 OVERLAY = "Title text 'Train loss of the selected runs'"
+# The held-out plot's marks: evaluations drawn as points ("point" symbols), never joined by a line.
+HELD_OUT_JS = """() => Array.from(document.querySelectorAll('svg.marks')).filter(svg =>
+  (svg.querySelector('[aria-label^="Title text"]') || {getAttribute: () => ''}).getAttribute('aria-label')
+    === "Title text 'Held-out loss'").map(svg => ({
+  points: svg.querySelectorAll('path[aria-roledescription="point"]').length,
+  lines: svg.querySelectorAll('path[aria-roledescription="line mark"]').length}))[0]"""
 
 
 def _adopt(ctx, run_dir, name: str) -> str:
@@ -39,7 +45,7 @@ def test_runs_tab_summary_overlay_and_delete_confirmation(playwright_api, studio
         page.get_by_role("tab", name="Runs").click()
         # the newest run is selected by itself and its summary.json numbers show, formatted
         summary = page.get_by_text(re.compile(r"Summary \(succeeded\) — held-out loss \d\S* → \d")).first
-        if not wait(summary.is_visible, 30):
+        if not wait(summary.is_visible, 45):
             save(page, tmp_path, "runs_tab_no_summary.png")
             raise AssertionError(f"no summary: {problems} {page.inner_text('body')[:2000]}")
         assert page.get_by_label("Selected run id").input_value() == ids[-1]
@@ -50,7 +56,11 @@ def test_runs_tab_summary_overlay_and_delete_confirmation(playwright_api, studio
 
         # the DPO run: its method's metrics, each on its own chart; held-out loss as points
         assert wait(lambda: "Title text 'rewards/margins'" in titles(), 10), titles()
-        assert "Title text 'Held-out loss'" in titles()
+        held_out = wait(
+            lambda: (page.evaluate(HELD_OUT_JS) or {}).get("points") == 2 and page.evaluate(HELD_OUT_JS), 10
+        )
+        assert held_out == {"points": 2, "lines": 0}, page.evaluate(HELD_OUT_JS)  # before and after: two points
+        assert wait(lambda: _train_line(_loss_plot(page)), 10), _loss_plot(page)
 
         page.get_by_text("Compare runs: overlay their loss and diff their configs").click()
         picker = page.get_by_label("Runs to compare (two or more of yours)")
@@ -84,6 +94,7 @@ def test_runs_tab_summary_overlay_and_delete_confirmation(playwright_api, studio
         page.get_by_role("tab", name="Runs").click()
         page.get_by_text(re.compile(r"Summary \(succeeded\)")).first.wait_for()
         assert page.get_by_label("Selected run id").input_value() == ids[0]
+        assert wait(lambda: _train_line(_loss_plot(page)), 20), _loss_plot(page)
         shown = [p["title"] for p in page.evaluate(PLOTS_JS)]  # the SFT run has no method chart
         assert "Title text 'Loss'" in shown and not [t for t in shown if "rewards/" in t], shown
         assert _fits(page)

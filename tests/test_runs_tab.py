@@ -144,17 +144,17 @@ def test_reload_selects_the_running_run_and_queued_runs_show_their_place(ctx):
     queued = make_run(ctx, state="queued")  # the newest row
     assert status.default_run(ctx.queue, "local") == running
     refresh = handler_of(tab(ctx), "refresh")
-    out = refresh("", None, None)  # a reloaded page: nothing selected
+    out = refresh("", {}, None, None)  # a reloaded page: nothing selected
     assert out[1] == running and "**running**" in out[2]
     table = runs_tab.list_runs(ctx, "local")
     assert table.set_index("run").loc[queued, "note"] == "2nd in line"
     assert "alice" not in table.to_string()
-    assert refresh(queued, None, None)[2] == "**queued** — 2nd in line"
+    assert refresh(queued, {}, None, None)[2] == "**queued** — 2nd in line"
 
 
 def test_a_finished_run_shows_its_summary_and_no_runs_shows_how_to_start(ctx):
     refresh = handler_of(tab(ctx), "refresh")
-    empty = refresh("", None, None)
+    empty = refresh("", {}, None, None)
     assert empty[2] == runs_tab.EMPTY and empty[0]["visible"] is False
     summary = {
         "status": "succeeded",
@@ -165,7 +165,7 @@ def test_a_finished_run_shows_its_summary_and_no_runs_shows_how_to_start(ctx):
         "peak_rss_mb": 1536.0,
     }
     run_id = make_run(ctx, metrics=rows(), summary=summary)
-    out = refresh(run_id, None, None)
+    out = refresh(run_id, {}, None, None)
     text = out[3]["value"]
     assert out[3]["visible"] is True
     for words in ("held-out loss 2.5 → 1.235", "train loss 1.771", "22 min", "12,345 tokens", "1.5 GB (RSS)"):
@@ -190,3 +190,14 @@ def test_delete_asks_first_and_only_confirm_deletes_the_owners_run(ctx):
     hidden, done, *_ = handler_of(demo, "delete_confirmed")(pending, None, None)
     assert hidden["visible"] is False and done == f"Deleted run {run_id} and its files."
     assert not folder.exists() and runs_tab.list_runs(ctx, "local").empty
+
+
+def test_a_chart_gets_new_settings_then_its_data_and_a_lone_point_keeps_the_runs_axis():
+    point = runs_tab._frame([(0, 3.2)], "held-out")  # one evaluation, at step 0, of a 200-step run
+    limits = runs_tab.held_out_limits(point, 200)
+    assert limits["x_lim"][0] < 0 and limits["x_lim"][1] > 200 and limits["y_lim"][0] < 3.2 < limits["y_lim"][1]
+    sent: dict = {}
+    first = runs_tab.staged(sent, "held-out", point, runs_tab._seed("held-out"), title="Held-out loss", **limits)
+    assert "value" not in first and first["x_lim"] == limits["x_lim"]  # settings alone: gradio redraws the chart
+    second = runs_tab.staged(sent, "held-out", point, runs_tab._seed("held-out"), title="Held-out loss", **limits)
+    assert second["value"] is point and "x_lim" not in second  # then the data, into the redrawn chart

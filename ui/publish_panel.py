@@ -36,6 +36,11 @@ def publish(
     return "  \n".join(lines)
 
 
+@handler(None)
+def show(user):
+    return gr.update(visible=True)
+
+
 def build(ctx: AppContext, run_box):
     with gr.Accordion("Publish the selected run to the Hub", open=False):
         with gr.Row():
@@ -48,8 +53,10 @@ def build(ctx: AppContext, run_box):
 
         @handler("publish runs")
         def publish_clicked(user, run_id, repo_id, is_private, is_merged, may_overwrite):
-            text = publish(ctx, run_id, user.owner, user.token, repo_id, is_private, is_merged, may_overwrite)
-            return gr.update(value=text, visible=True)
+            return publish(ctx, run_id, user.owner, user.token, repo_id, is_private, is_merged, may_overwrite)
 
-        push.click(publish_clicked, [run_box, repo, private, merged, overwrite], result, api_name=api_names.PUBLISH_RUN)
+        pushed = push.click(
+            publish_clicked, [run_box, repo, private, merged, overwrite], result, api_name=api_names.PUBLISH_RUN
+        )
+        pushed.success(show, None, result, api_name=False)  # the API returns the text; then the box appears
     return {"repo": repo, "push": push, "result": result}

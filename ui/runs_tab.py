@@ -158,14 +158,31 @@ def compare(ctx: AppContext, run_ids: list[str], owner: str | None, axis: str = 
     return overlay, pd.DataFrame(shown, columns=["setting", *labels])
 
 
-def _x_lim(max_steps: int | None) -> list[float] | None:
-    """The whole run's steps on every chart (a lone held-out point at step 0 no longer sets the axis), with a
-    little room so a point at either end is drawn whole."""
-    return [-max_steps / 30, max_steps * (1 + 1 / 30)] if max_steps else None
+def held_out_limits(frame: pd.DataFrame, max_steps: int | None) -> dict:
+    """Axis limits of the held-out plot: the whole run's steps (a lone point at step 0 no longer sets the axis)
+    and its values, each with a little room so a point at an edge is drawn whole. Only this plot gets limits:
+    a limit that changes makes gradio redraw a chart, so the line charts keep their data's own axes."""
+    limits = {"x_lim": [-max_steps / 30, max_steps * (1 + 1 / 30)] if max_steps else None, "y_lim": None}
+    values = frame["value"].dropna()
+    if len(values):
+        low, high = float(values.min()), float(values.max())
+        pad = max((high - low) / 10, abs(high) / 20, 1e-3)
+        limits["y_lim"] = [low - pad, high + pad]
+    return limits
 
 
-def _plot_update(frame: pd.DataFrame, seed: pd.DataFrame, x_lim, **props):
-    return gr.update(value=frame if len(frame) else seed, x_lim=x_lim, **props)
+def _plot_update(frame: pd.DataFrame, seed: pd.DataFrame, **props):
+    return gr.update(value=frame if len(frame) else seed, **props)
+
+
+def staged(sent: dict, name: str, frame: pd.DataFrame, seed: pd.DataFrame, **props):
+    """A chart update that never changes its settings (title, limits, visibility) and its data at once: gradio
+    6 redraws a chart whose settings change, and data arriving during that redraw is lost. New settings go
+    alone (and are remembered in `sent`, this page's state); the data follows on the next tick."""
+    if sent.get(name) != props:
+        sent[name] = props
+        return gr.update(**props)
+    return _plot_update(frame, seed)
 
 
 def build(ctx: AppContext, selected_run):
@@ -219,8 +236,10 @@ def build(ctx: AppContext, selected_run):
         log = gr.Code(label="train.log (tail, without third-party warnings)", language=None, lines=12)
         timer = gr.Timer(2.0)
 
+        drawn = gr.State({})  # per page: the chart settings last sent (see staged)
+
         @handler(None)
-        def refresh(user, run_id):
+        def refresh(user, run_id, sent):
             owner = user.owner
             if owner:
                 ctx.queue.provide_token(owner, user.token)  # runs waiting for a sign-in after a restart go on
@@ -229,31 +248,32 @@ def build(ctx: AppContext, selected_run):
             idle = [gr.skip()] * (3 + METHOD_PLOTS)
             if not owner or not len(runs):
                 line = SIGNED_OUT if not owner else EMPTY
-                return gr.update(value=runs, visible=False), "", line, hidden, *idle, ""
+                return gr.update(value=runs, visible=False), "", line, hidden, *idle, "", gr.skip()
             run_id = (run_id or "").strip() or status.default_run(ctx.queue, owner)
             try:
                 view = run_view(ctx, run_id, owner)
             except StudioError as exc:
-                return gr.update(value=runs, visible=True), run_id, str(exc), hidden, *idle, ""
-            x_lim = _x_lim(view["max_steps"])
+                return gr.update(value=runs, visible=True), run_id, str(exc), hidden, *idle, "", gr.skip()
+            sent = dict(sent or {})
+            limits = held_out_limits(view["held_out"], view["max_steps"])
             plots = [
-                _plot_update(view["train"], _seed("train"), x_lim),
-                _plot_update(view["held_out"], _seed("held-out"), x_lim, title=HELD_OUT[view["evaluates"]]),
-                _plot_update(view["learning_rate"], _seed("learning rate"), x_lim),
+                _plot_update(view["train"], _seed("train")),
+                staged(
+                    sent, "held-out", view["held_out"], _seed("held-out"), title=HELD_OUT[view["evaluates"]], **limits
+                ),
+                _plot_update(view["learning_rate"], _seed("learning rate")),
             ]
+            keys = view["method_keys"]
             for i in range(METHOD_PLOTS):
-                if i < len(view["method_keys"]):
-                    key = view["method_keys"][i]
-                    plots.append(
-                        _plot_update(view["per_metric"][key], _seed(), x_lim, title=key, y_title=key, visible=True)
-                    )
-                else:
-                    plots.append(hidden)
+                key = keys[i] if i < len(keys) else None
+                frame = view["per_metric"][key] if key else _seed()
+                shown = {"title": key, "y_title": key, "visible": True} if key else {"visible": False}
+                plots.append(staged(sent, f"method-{i}", frame, _seed(), **shown))
             summary = gr.update(value=view["summary"], visible=bool(view["summary"]))
-            return gr.update(value=runs, visible=True), run_id, view["status"], summary, *plots, view["log"]
+            return gr.update(value=runs, visible=True), run_id, view["status"], summary, *plots, view["log"], sent
 
-        outputs = [table, run_box, state_md, summary_md, loss_plot, heldout_plot, lr_plot, *method_plots, log]
-        timer.tick(refresh, [run_box], outputs, api_name=False, show_progress="hidden")
+        outputs = [table, run_box, state_md, summary_md, loss_plot, heldout_plot, lr_plot, *method_plots, log, drawn]
+        timer.tick(refresh, [run_box, drawn], outputs, api_name=False, show_progress="hidden")
 
         @handler(None)  # the run started on the Train tab (this page's own state)
         def run_started(user, run_id):
@@ -266,13 +286,12 @@ def build(ctx: AppContext, selected_run):
             return evt.row_value[0] if evt.row_value else None
 
         table.select(pick, None, run_box, api_name=False)
-        # another run chosen: the previous run's adapter file and delete question go away
-        run_box.change(
-            lambda: (gr.update(value=None, visible=False), gr.update(visible=False), None),
-            None,
-            [file_out, confirm_row, pending],
-            api_name=False,
-        )
+
+        @handler(None)  # another run chosen: the previous run's adapter file and delete question go away
+        def forget(user):
+            return gr.update(value=None, visible=False), gr.update(visible=False), None
+
+        run_box.change(forget, None, [file_out, confirm_row, pending], api_name=False)
 
         def act(action):
             @handler(f"{action} runs")
@@ -302,13 +321,19 @@ def build(ctx: AppContext, selected_run):
             return gr.update(visible=False), done, None, ""
 
         confirm.click(delete_confirmed, [pending], [confirm_row, state_md, pending, run_box], api_name=False)
-        keep.click(lambda: (gr.update(visible=False), None), None, [confirm_row, pending], api_name=False)
+
+        @handler(None)
+        def kept(user):
+            return gr.update(visible=False), None
+
+        keep.click(kept, None, [confirm_row, pending], api_name=False)
 
         @handler("download adapters")
         def download_zip(user, run_id):
-            return gr.update(value=adapter_zip(ctx, run_id, user.owner), visible=True)
+            return adapter_zip(ctx, run_id, user.owner)
 
-        download.click(download_zip, [run_box], file_out, api_name=False)
+        shown = download.click(download_zip, [run_box], file_out, api_name=False)  # the file, as the API returns it
+        shown.success(show, None, file_out, api_name=False)  # then its box appears
         compare_parts = _build_compare(ctx, timer)
         publish_panel.build(ctx, run_box)
     return {
@@ -320,6 +345,12 @@ def build(ctx: AppContext, selected_run):
         "train_more_row": train_more_row,
         **compare_parts,
     }
+
+
+@handler(None)
+def show(user):
+    """Make an output appear once it has content (chained with .success after the event that fills it)."""
+    return gr.update(visible=True)
 
 
 def _build_compare(ctx: AppContext, timer):
