@@ -29,9 +29,10 @@ def _plain(color: str) -> bool:
 def _check_upload(page) -> dict:
     """Upload the fixture with its mapping, Check it, see the loss mask, histogram, findings and carry button."""
     page.get_by_role("tab", name="Data").first.click()
+    page.get_by_role("button", name="Check data").wait_for()
     page.locator("#data-upload input[type=file]").set_input_files(str(FIXTURE))
     page.get_by_label("Column mapping when detection is unsure", exact=False).fill(MAPPING)
-    page.locator("#data-upload").get_by_text("wrong_columns.jsonl").first.wait_for()
+    page.wait_for_function("n => document.querySelector('#data-upload')?.innerText.includes(n)", arg=FIXTURE.stem)
     page.get_by_role("button", name="Check data").click()
 
     page.locator("#data-use").wait_for(state="visible")  # "Use this data for training": the doctor said trainable

@@ -459,12 +459,18 @@ def build(ctx: AppContext, demo_default: bool, checked_data: gr.State | None = N
             value = carry(state)
             return value, f"The Train tab now uses `{value['source']}` ({value['split']})."
 
-        inputs = [source, upload, subset, split, method, model, mapping, max_length]
-        check.click(clear, None, [results, used, fmt, last], show_progress="hidden").then(
-            run_check, inputs, [fmt, preview, report, last], api_name=api_names.CHECK_DATA
-        ).success(show_results, [last], [results, verdict, use, row, what, mask, hist, findings])
+        @handler("check data")
+        def check_api(user, source, upload, subset, split, method, model, mapping):
+            return check_data(source, upload, subset, split, method, model, mapping, ctx=ctx, owner=user.owner)
+
+        inputs = [source, upload, subset, split, method, model, mapping]
+        check.click(clear, None, [results, used, fmt, last], show_progress="hidden", api_name=False).then(
+            run_check, [*inputs, max_length], [fmt, preview, report, last], api_name=False
+        ).success(show_results, [last], [results, verdict, use, row, what, mask, hist, findings], api_name=False)
+        # The API keeps its contract (7 inputs; Max length 1024): a button the page never shows.
+        gr.Button(visible=False).click(check_api, inputs, [fmt, preview, report], api_name=api_names.CHECK_DATA)
         for trigger in (show.click, row.submit):
-            trigger(pick_row, [last, row], [what, mask])
-        findings.select(pick_finding, [last], [row, what, mask])
-        use.click(use_data, [last], [checked_data, used])
+            trigger(pick_row, [last, row], [what, mask], api_name=False)
+        findings.select(pick_finding, [last], [row, what, mask], api_name=False)
+        use.click(use_data, [last], [checked_data, used], api_name=False)
     return {"source": source, "check": check, "report": report, "use": use, "checked_data": checked_data}
