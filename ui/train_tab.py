@@ -675,7 +675,8 @@ def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, 
         def form_edited(user, values: dict):
             text = values[config]
             try:
-                return {config: merge_form(text, TrainForm.from_inputs(form, values)), problem: problem_update("")}
+                merged = merge_form(text, TrainForm.from_inputs(form, values))
+                return {config: merged, problem: problem_update(config_problem(merged))}
             except Exception as exc:  # noqa: BLE001 - a broken YAML is not overwritten: the user fixes it first
                 sentence = in_ui_words(user_message(exc))
                 return {problem: problem_update(sentence + " Fix it so the form can write into it.")}
