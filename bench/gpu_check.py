@@ -119,12 +119,10 @@ class Check:
         except subprocess.TimeoutExpired:
             self.results["skipped"].append(f"{name} (timed out)")
             return {"rc": None, "timed_out": True, "wall_s": round(time.time() - t, 1)}
-        return {
-            "rc": proc.returncode,
-            "wall_s": round(time.time() - t, 1),
-            "stdout": proc.stdout,
-            "stderr": proc.stderr[-1500:],
-        }
+        out = {"rc": proc.returncode, "wall_s": round(time.time() - t, 1), "stdout": proc.stdout}
+        if proc.returncode != 0:
+            out["stderr"] = proc.stderr[-1500:]  # the failure's last lines; a success keeps only its figures
+        return out
 
     def yaml_file(self, name: str, doc: dict) -> Path:
         import yaml

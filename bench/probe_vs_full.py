@@ -85,17 +85,21 @@ def probe_and_full(name: str, config: Path) -> dict:
     }
 
 
-def measure() -> list[dict]:
+def measure(names: list[str] | None, with_fit: bool) -> list[dict]:
     import yaml
 
     models = {"demo-tiny": "demo-tiny", "mid": str(mid_model())}
     OUT.mkdir(parents=True, exist_ok=True)
     rows = []
     for name, model, *rest in CONFIGS:
+        if names and name not in names:
+            continue
         config = OUT / f"{name.replace(' ', '-')}.yaml"
         config.write_text(yaml.safe_dump(doc_for(models[model], *rest)))
         rows.append(probe_and_full(name, config))
         print(json.dumps(rows[-1]), flush=True)
+    if not with_fit:
+        return rows
     name, model, *rest = FIT
     config = OUT / "fit-before.yaml"
     config.write_text(yaml.safe_dump(doc_for(models[model], *rest)))
@@ -127,11 +131,16 @@ def table(rows: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--table", action="store_true", help="re-print the table from the saved results")
+    parser.add_argument("--only", action="append", help="measure only this configuration (repeatable); merged")
+    parser.add_argument("--no-fit", action="store_true", help="leave out the auto-fit run")
     args = parser.parse_args()
     if not args.table:
         if not DATA.exists():
             subprocess.run([sys.executable, str(ROOT / "bench" / "make_data.py")], check=True)
-        RESULTS.write_text(json.dumps(measure(), indent=1))
+        new = measure(args.only, not args.no_fit)
+        old = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else []
+        names = {r["name"] for r in new}
+        RESULTS.write_text(json.dumps([r for r in old if r["name"] not in names] + new, indent=1))
     table(json.loads(RESULTS.read_text()))
 
 
