@@ -144,17 +144,17 @@ def test_reload_selects_the_running_run_and_queued_runs_show_their_place(ctx):
     queued = make_run(ctx, state="queued")  # the newest row
     assert status.default_run(ctx.queue, "local") == running
     refresh = handler_of(tab(ctx), "refresh")
-    out = refresh("", {}, None, None)  # a reloaded page: nothing selected
+    out = refresh("", {}, [], None, None)  # a reloaded page: nothing selected
     assert out[1] == running and "**running**" in out[2]
     table = runs_tab.list_runs(ctx, "local")
     assert table.set_index("run").loc[queued, "note"] == "2nd in line"
     assert "alice" not in table.to_string()
-    assert refresh(queued, {}, None, None)[2] == "**queued** — 2nd in line"
+    assert refresh(queued, {}, [], None, None)[2] == "**queued** — 2nd in line"
 
 
 def test_a_finished_run_shows_its_summary_and_no_runs_shows_how_to_start(ctx):
     refresh = handler_of(tab(ctx), "refresh")
-    empty = refresh("", {}, None, None)
+    empty = refresh("", {}, [], None, None)
     assert empty[2] == runs_tab.EMPTY and empty[0]["visible"] is False
     summary = {
         "status": "succeeded",
@@ -165,7 +165,7 @@ def test_a_finished_run_shows_its_summary_and_no_runs_shows_how_to_start(ctx):
         "peak_rss_mb": 1536.0,
     }
     run_id = make_run(ctx, metrics=rows(), summary=summary)
-    out = refresh(run_id, {}, None, None)
+    out = refresh(run_id, {}, [], None, None)
     text = out[3]["value"]
     assert out[3]["visible"] is True
     for words in ("held-out loss 2.5 → 1.235", "train loss 1.771", "22 min", "12,345 tokens", "1.5 GB (RSS)"):

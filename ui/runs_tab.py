@@ -18,13 +18,13 @@ from ui import fmt, publish_panel
 from ui.context import AppContext
 from ui.handlers import handler
 
-COLUMNS = ["run", "name", "status", "step", "loss", "started", "note"]
+COLUMNS = ("run", "name", "status", "step", "loss", "started", "note")
 EMPTY = "No runs yet: start one on the **Train** tab (pick a method, a model and data, then **Start**)."
 SIGNED_OUT = "Sign in with Hugging Face (button at the top) to see your runs."
 METHOD_PLOTS = max(len(methods.get(name).charts) for _, name in methods.choices())  # one plot per charted metric
-X_AXES = {"steps": "step", "tokens seen": "tokens_seen"}
+X_AXES = (("steps", "step"), ("tokens seen", "tokens_seen"))  # (what the radio says, metrics.jsonl key)
 LOG_BYTES = 6000
-HELD_OUT = {True: "Held-out loss", False: "Held-out loss: this run holds no data out"}  # always shown: see build
+HELD_OUT = ("Held-out loss: this run holds no data out", "Held-out loss")  # by "evaluates"; always shown: see build
 
 
 def _note(run) -> str:
@@ -43,7 +43,7 @@ def list_runs(ctx: AppContext, owner: str | None) -> pd.DataFrame:
             note = f"{fmt.ordinal(position)} in line" if position else note
         step = last.get("step", 0)
         rows.append([run.id, run.name, run.status, step, fmt.number(last.get("loss")), fmt.when(run.started_at), note])
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def curves(ctx: AppContext, run_id: str, owner: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -151,7 +151,7 @@ def compare(ctx: AppContext, run_ids: list[str], owner: str | None, axis: str = 
     run_ids = list(dict.fromkeys(run_ids or []))
     if len(run_ids) < 2:
         raise StudioError("Select two or more runs to compare.")
-    rows = status.overlay(ctx.queue, run_ids, owner, X_AXES.get(axis, "step"))
+    rows = status.overlay(ctx.queue, run_ids, owner, dict(X_AXES).get(axis, "step"))
     overlay = pd.DataFrame(rows, columns=["x", "loss", "run"]).astype({"x": "float64", "loss": "float64"})
     labels, diff_rows = status.config_diff(ctx.queue, run_ids, owner)
     shown = [[key, *("—" if v is None else str(v) for v in values)] for key, *values in diff_rows]
@@ -188,7 +188,7 @@ def staged(sent: dict, name: str, frame: pd.DataFrame, seed: pd.DataFrame, **pro
 def build(ctx: AppContext, selected_run):
     with gr.Tab("Runs"):
         state_md = gr.Markdown()
-        table = gr.Dataframe(headers=COLUMNS, interactive=False, label="My runs (newest first)", visible=False)
+        table = gr.Dataframe(headers=list(COLUMNS), interactive=False, label="My runs (newest first)", visible=False)
         with gr.Row(equal_height=True):
             run_box = gr.Textbox(label="Selected run id", scale=3, min_width=220)
             cancel = gr.Button("Cancel", min_width=90)
@@ -239,8 +239,9 @@ def build(ctx: AppContext, selected_run):
         drawn = gr.State({})  # per page: the chart settings last sent (see staged)
 
         @handler(None)
-        def refresh(user, run_id, sent):
+        def refresh(user, run_id, sent, shown):
             owner = user.owner
+            choices = compare_choices(ctx, owner, shown)
             if owner:
                 ctx.queue.provide_token(owner, user.token)  # runs waiting for a sign-in after a restart go on
             runs = list_runs(ctx, owner)
@@ -248,18 +249,23 @@ def build(ctx: AppContext, selected_run):
             idle = [gr.skip()] * (3 + METHOD_PLOTS)
             if not owner or not len(runs):
                 line = SIGNED_OUT if not owner else EMPTY
-                return gr.update(value=runs, visible=False), "", line, hidden, *idle, "", gr.skip()
+                return gr.update(value=runs, visible=False), "", line, hidden, *idle, "", gr.skip(), *choices
             run_id = (run_id or "").strip() or status.default_run(ctx.queue, owner)
             try:
                 view = run_view(ctx, run_id, owner)
             except StudioError as exc:
-                return gr.update(value=runs, visible=True), run_id, str(exc), hidden, *idle, "", gr.skip()
+                return gr.update(value=runs, visible=True), run_id, str(exc), hidden, *idle, "", gr.skip(), *choices
             sent = dict(sent or {})
             limits = held_out_limits(view["held_out"], view["max_steps"])
             plots = [
                 _plot_update(view["train"], _seed("train")),
                 staged(
-                    sent, "held-out", view["held_out"], _seed("held-out"), title=HELD_OUT[view["evaluates"]], **limits
+                    sent,
+                    "held-out",
+                    view["held_out"],
+                    _seed("held-out"),
+                    title=HELD_OUT[bool(view["evaluates"])],
+                    **limits,
                 ),
                 _plot_update(view["learning_rate"], _seed("learning rate")),
             ]
@@ -270,10 +276,8 @@ def build(ctx: AppContext, selected_run):
                 shown = {"title": key, "y_title": key, "visible": True} if key else {"visible": False}
                 plots.append(staged(sent, f"method-{i}", frame, _seed(), **shown))
             summary = gr.update(value=view["summary"], visible=bool(view["summary"]))
-            return gr.update(value=runs, visible=True), run_id, view["status"], summary, *plots, view["log"], sent
-
-        outputs = [table, run_box, state_md, summary_md, loss_plot, heldout_plot, lr_plot, *method_plots, log, drawn]
-        timer.tick(refresh, [run_box, drawn], outputs, api_name=False, show_progress="hidden")
+            table_update = gr.update(value=runs, visible=True)
+            return table_update, run_id, view["status"], summary, *plots, view["log"], sent, *choices
 
         @handler(None)  # the run started on the Train tab (this page's own state)
         def run_started(user, run_id):
@@ -334,7 +338,12 @@ def build(ctx: AppContext, selected_run):
 
         shown = download.click(download_zip, [run_box], file_out, api_name=False)  # the file, as the API returns it
         shown.success(show, None, file_out, api_name=False)  # then its box appears
-        compare_parts = _build_compare(ctx, timer)
+        compare_parts = _build_compare(ctx)
+        picked, known = compare_parts["compare_runs"], compare_parts.pop("known")
+        # one request per tick: the selected run's view and the compare picker's choices
+        outputs = [table, run_box, state_md, summary_md, loss_plot, heldout_plot, lr_plot, *method_plots, log, drawn]
+        outputs += [picked, known]
+        timer.tick(refresh, [run_box, drawn, known], outputs, api_name=False, show_progress="hidden")
         publish_panel.build(ctx, run_box)
     return {
         "table": table,
@@ -353,11 +362,19 @@ def show(user):
     return gr.update(visible=True)
 
 
-def _build_compare(ctx: AppContext, timer):
+def compare_choices(ctx: AppContext, owner: str | None, shown: list | None) -> tuple:
+    """(dropdown update, choices now) for the compare picker: the owner's runs, newest first; gr.skip() when the
+    page already shows them."""
+    runs = reversed(ctx.queue.list(owner)) if owner else []
+    now = [[status.run_label(run), run.id] for run in runs]
+    return (gr.update(choices=[tuple(c) for c in now]), now) if now != shown else (gr.skip(), gr.skip())
+
+
+def _build_compare(ctx: AppContext):
     with gr.Accordion("Compare runs: overlay their loss and diff their configs", open=False):
         with gr.Row():
             picked = gr.Dropdown(choices=[], multiselect=True, label="Runs to compare (two or more of yours)", scale=3)
-            axis = gr.Radio(list(X_AXES), value="steps", label="x axis", min_width=200)
+            axis = gr.Radio([label for label, _ in X_AXES], value="steps", label="x axis", min_width=200)
         compare_md = gr.Markdown()
         overlay_plot = gr.LinePlot(
             pd.DataFrame({"x": [None], "loss": [None], "run": [""]}).astype({"x": "float64", "loss": "float64"}),
@@ -374,14 +391,6 @@ def _build_compare(ctx: AppContext, timer):
         known = gr.State([])  # this page's current choices, so the timer only sends a change
 
         @handler(None)
-        def choices(user, shown):
-            runs = reversed(ctx.queue.list(user.owner)) if user.owner else []
-            now = [[status.run_label(run), run.id] for run in runs]
-            return (gr.update(choices=[tuple(c) for c in now]), now) if now != shown else (gr.skip(), gr.skip())
-
-        timer.tick(choices, [known], [picked, known], api_name=False, show_progress="hidden")
-
-        @handler(None)
         def compared(user, run_ids, x_axis):
             hidden = gr.update(visible=False)
             if len(run_ids or []) < 2:
@@ -395,7 +404,7 @@ def _build_compare(ctx: AppContext, timer):
 
         for event in (picked.change, axis.change):
             event(compared, [picked, axis], [compare_md, overlay_plot, diff], api_name=False)
-    return {"compare_runs": picked, "overlay_plot": overlay_plot, "config_diff": diff}
+    return {"compare_runs": picked, "overlay_plot": overlay_plot, "config_diff": diff, "known": known}
 
 
-PALETTE = ["#2563eb", "#ea580c", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777"]
+PALETTE = ("#2563eb", "#ea580c", "#16a34a", "#dc2626", "#9333ea", "#0891b2", "#ca8a04", "#db2777")
