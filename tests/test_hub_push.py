@@ -294,7 +294,7 @@ def test_publish_panel_pushes_the_selected_run_and_explains_refusals(alice, sft_
 def test_sync_field_writes_trl_hub_options_one_repo_per_run():
     import yaml
 
-    from ui.train_tab import fields_to_yaml
+    from ui.train_form import fields_to_yaml
 
     docs = list(
         yaml.safe_load_all(

@@ -224,22 +224,22 @@ def test_tensorboard_logging_writes_event_files_offline(home, tmp_path):
 
 def test_train_tab_shows_the_hf_jobs_command_and_offers_launch_profiles_only_with_gpus(monkeypatch):
     from core.errors import StudioError
-    from ui import train_tab
+    from ui import train_form, train_tab
 
     text = (RECIPES / "demo-sft.yaml").read_text()
     cmd = train_tab.hf_jobs_command(text, "l4x1", "alice/from-ui", "https://huggingface.co/spaces/alice/studio")
     assert cmd.startswith("hf jobs run --flavor l4x1 --timeout 2h --secrets HF_TOKEN -e STUDIO_CONFIG=")
     assert PLANTED_TOKEN not in cmd
-    two_docs = train_tab.fields_to_yaml("SFT→DPO", "demo-tiny", "LoRA", "a.jsonl", "b.jsonl", 1e-3, 1, 10, 8, 128, 8)
+    two_docs = train_form.fields_to_yaml("SFT→DPO", "demo-tiny", "LoRA", "a.jsonl", "b.jsonl", 1e-3, 1, 10, 8, 128, 8)
     with pytest.raises(StudioError, match="one config at a time"):
         train_tab.hf_jobs_command(two_docs.split("---")[1], "l4x1", "alice/x", "u")
     with pytest.raises(StudioError, match=r"has 2 stages \(SFT→DPO\)"):  # the whole chain: never its first stage alone
         train_tab.hf_jobs_command(two_docs, "l4x1", "alice/x", "u")
 
-    assert train_tab.launch_profiles() == []  # this CPU machine: no multi-GPU choice shown
-    monkeypatch.setattr(train_tab, "gpu_count", lambda: 4)
-    assert "fsdp" in train_tab.launch_profiles() and "cpu_ddp" not in train_tab.launch_profiles()
+    assert train_form.launch_profiles() == []  # this CPU machine: no multi-GPU choice shown
+    monkeypatch.setattr(train_form, "gpu_count", lambda: 4)
+    assert "fsdp" in train_form.launch_profiles() and "cpu_ddp" not in train_form.launch_profiles()
     doc = yaml.safe_load(
-        train_tab.fields_to_yaml("SFT", "demo-tiny", "LoRA", "a.jsonl", "b.jsonl", 1e-3, 1, 10, 8, 128, 8, "", "ddp")
+        train_form.fields_to_yaml("SFT", "demo-tiny", "LoRA", "a.jsonl", "b.jsonl", 1e-3, 1, 10, 8, 128, 8, "", "ddp")
     )
     assert doc["launch"] == {"profile": "ddp", "num_processes": 4}

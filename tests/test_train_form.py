@@ -11,7 +11,7 @@ import app
 from core.errors import StudioError
 from data.formats import PREFERENCE
 from jobs.runner import Worker
-from ui import compare_tab, errors, train_tab
+from ui import compare_tab, errors, train_form, train_tab
 from ui.context import DEMO_DPO, DEMO_SFT, AppContext
 
 
@@ -20,8 +20,8 @@ def ctx(home):
     return AppContext(home=home, worker=Worker(home, poll_s=0.2), online=False)
 
 
-def form(**changes) -> train_tab.TrainForm:
-    base = train_tab.TrainForm("sft_dpo", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 20, 8, 128, 16)
+def form(**changes) -> train_form.TrainForm:
+    base = train_form.TrainForm("sft_dpo", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 20, 8, 128, 16)
     return dataclasses.replace(base, **changes)
 
 
@@ -32,7 +32,7 @@ def test_a_form_change_keeps_hand_added_keys_and_the_second_document():
     docs[1]["training"]["beta"] = 0.3  # the second stage's own setting
     text = yaml.safe_dump_all(docs, sort_keys=False)
 
-    merged = list(yaml.safe_load_all(train_tab.merge_form(text, form(batch=4, max_steps=30))))
+    merged = list(yaml.safe_load_all(train_form.merge_form(text, form(batch=4, max_steps=30))))
     assert [d["method"] for d in merged] == ["sft", "dpo"]
     assert [d["training"]["per_device_train_batch_size"] for d in merged] == [4, 4]
     assert [d["training"]["max_steps"] for d in merged] == [30, 30]
@@ -41,17 +41,17 @@ def test_a_form_change_keeps_hand_added_keys_and_the_second_document():
     assert merged[1]["init_from"] == "previous"
 
     # another data file: the columns of the old one do not follow it; epochs instead of steps
-    other = list(yaml.safe_load_all(train_tab.merge_form(text, form(data_source="mine.jsonl", max_steps=0))))
+    other = list(yaml.safe_load_all(train_form.merge_form(text, form(data_source="mine.jsonl", max_steps=0))))
     assert other[0]["data"] == {"source": "mine.jsonl", "eval_size": docs[0]["data"]["eval_size"]}
     assert "max_steps" not in other[0]["training"] and other[0]["training"]["num_train_epochs"] == 1
     # one stage picked: the DPO document goes, the SFT one keeps its own keys
-    single = list(yaml.safe_load_all(train_tab.merge_form(text, form(method="sft"))))
+    single = list(yaml.safe_load_all(train_form.merge_form(text, form(method="sft"))))
     assert [d["method"] for d in single] == ["sft"] and single[0]["training"]["warmup_steps"] == 5
 
 
 def test_a_broken_yaml_is_not_overwritten_by_the_form():
     with pytest.raises(StudioError, match="not valid YAML"):
-        train_tab.merge_form("method: [", form())
+        train_form.merge_form("method: [", form())
 
 
 def test_a_yaml_edit_fills_the_form_fields_it_covers():
@@ -60,17 +60,17 @@ def test_a_yaml_edit_fills_the_form_fields_it_covers():
     docs[0]["model"]["quantization"] = "4bit"
     docs[1]["data"]["source"] = "prefs.jsonl"
     docs[1]["training"]["loss_type"] = ["ipo"]
-    values, problem = train_tab.yaml_edited(yaml.safe_dump_all(docs, sort_keys=False))
+    values, problem = train_form.yaml_edited(yaml.safe_dump_all(docs, sort_keys=False))
     assert problem == ""
     assert values["method"] == "sft_dpo" and values["peft_kind"] == "QLoRA 4-bit"
     assert (values["lr"], values["batch"], values["max_length"], values["max_steps"]) == (1e-3, 2, 256, 20)
     assert values["pref_source"] == "prefs.jsonl" and values["dpo_loss"] == "ipo"
 
-    half_typed, problem = train_tab.yaml_edited(
+    half_typed, problem = train_form.yaml_edited(
         "method: sft\nmodel: {name_or_path: demo-tiny}\ndata: {source: x.jsonl}\ntraining: {learning_rate: -1}"
     )
     assert half_typed["model"] == "demo-tiny" and "greater than 0" in problem and "\n" not in problem
-    assert train_tab.yaml_edited("method: [")[0] == {} and "not valid YAML" in train_tab.yaml_edited("method: [")[1]
+    assert train_form.yaml_edited("method: [")[0] == {} and "not valid YAML" in train_form.yaml_edited("method: [")[1]
 
 
 def test_dpo_on_sft_data_is_refused_at_start_and_nothing_is_queued(ctx):
@@ -107,13 +107,13 @@ def test_a_checked_dataset_fills_the_form_and_the_yaml():
         "kind": PREFERENCE,
         "method": "dpo",
     }
-    text, new = train_tab.apply_checked(checked, form(method="sft").to_yaml(), form(method="sft"))
-    assert new.method == "dpo" and new.pref_source == "prefs.jsonl" and new.lr == train_tab.form_lr("dpo", False)
+    text, new = train_form.apply_checked(checked, form(method="sft").to_yaml(), form(method="sft"))
+    assert new.method == "dpo" and new.pref_source == "prefs.jsonl" and new.lr == train_form.form_lr("dpo", False)
     (doc,) = yaml.safe_load_all(text)
     assert doc["method"] == "dpo"
     assert doc["data"]["source"] == "prefs.jsonl" and doc["data"]["columns"] == {"chosen": "good", "rejected": "bad"}
     # SFT→DPO already trains on preference data: the method stays, only its DPO stage gets the data
-    text, new = train_tab.apply_checked(checked, form().to_yaml(), form())
+    text, new = train_form.apply_checked(checked, form().to_yaml(), form())
     sft, dpo = yaml.safe_load_all(text)
     assert new.method == "sft_dpo" and sft["data"]["source"] == str(DEMO_SFT) and dpo["data"]["split"] == "train"
 

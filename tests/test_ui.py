@@ -15,7 +15,7 @@ from jobs import status as run_state
 from jobs.runner import Worker
 from trainers import config as config_mod
 from trainers import methods
-from ui import api_names, auth, data_tab, playground_tab, runs_tab, train_tab
+from ui import api_names, auth, data_tab, playground_tab, runs_tab, train_form, train_tab
 from ui.context import DEMO_DPO, DEMO_GRPO, DEMO_KTO, DEMO_SFT, AppContext
 
 DEMO = (RECIPES / "demo-sft.yaml").read_text()
@@ -32,10 +32,10 @@ def profile(name):
     return gr.OAuthProfile({"preferred_username": name, "name": name.title(), "picture": "", "profile": ""})
 
 
-@pytest.mark.parametrize("method", train_tab.METHODS)
-@pytest.mark.parametrize("peft_kind", list(train_tab.PEFT_KINDS))
+@pytest.mark.parametrize("method", train_form.METHODS)
+@pytest.mark.parametrize("peft_kind", list(train_form.PEFT_KINDS))
 def test_form_builds_valid_configs(method, peft_kind):
-    form = train_tab.TrainForm(
+    form = train_form.TrainForm(
         method, "demo-tiny", peft_kind, str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 50, 8, 128, 16,
         feedback_source=str(DEMO_KTO), prompt_source=str(DEMO_GRPO), dpo_loss="ipo", rewards=("think_format",),
     )  # fmt: skip
@@ -56,14 +56,14 @@ def test_form_builds_valid_configs(method, peft_kind):
 
 def test_form_defaults_are_the_engines():
     """Left alone, the form writes trainers.config's eval_size and each stage's learning rate."""
-    lr = train_tab.form_lr("sft_dpo", False)
-    form = train_tab.TrainForm("sft_dpo", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), lr, 1, 0, 8, 128, 8)
+    lr = train_form.form_lr("sft_dpo", False)
+    form = train_form.TrainForm("sft_dpo", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), lr, 1, 0, 8, 128, 8)
     for doc in yaml.safe_load_all(form.to_yaml()):
         engine = config_mod.from_dict({"method": doc["method"], "model": doc["model"], "data": {"source": "x"}})
         assert doc["data"]["eval_size"] == engine.data.eval_size
         assert doc["training"]["learning_rate"] == engine.training["learning_rate"]
     # the form's values in their order still work, and an arm's label names the same arm
-    assert train_tab.fields_to_yaml("SFT→DPO", *dataclasses.astuple(form)[1:]) == form.to_yaml()
+    assert train_form.fields_to_yaml("SFT→DPO", *dataclasses.astuple(form)[1:]) == form.to_yaml()
 
 
 def test_every_endpoint_is_named_in_api_names(ctx):
@@ -116,7 +116,7 @@ def test_two_signed_in_users_see_only_their_own_runs(ctx):
 
 
 def test_sft_then_dpo_queues_two_linked_runs(ctx):
-    text = train_tab.TrainForm(
+    text = train_form.TrainForm(
         "sft_dpo", "demo-tiny", "LoRA", str(DEMO_SFT), str(DEMO_DPO), 5e-3, 1, 4, 8, 128, 16
     ).to_yaml()
     sft_id, dpo_id = train_tab.submit_run(ctx, text, "local", None)

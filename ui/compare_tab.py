@@ -34,7 +34,8 @@ from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error, in_ui_words, ui_error
 from ui.handlers import handler
-from ui.train_tab import REMEASURE, default_lr, trained_on
+from ui.train_form import default_lr, trained_on
+from ui.train_tab import REMEASURE
 
 METHOD_CHOICES = methods.choices()
 DEMO_LR = {"sft": 5e-3, "dpo": 6e-4}  # templates/recipes/demo-compare.yaml: the tiny demo model's rates
