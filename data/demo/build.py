@@ -1,14 +1,21 @@
-"""Writes the offline demo datasets (a learnable toy assistant task) next to this file.
+"""Writes the offline demo datasets (a toy assistant task the tiny demo model learns in one demo run) here.
 
     python -m data.demo.build
 
-The task: four kinds of request (greet a name, repeat a word, opposite of a word, colour of a thing),
-each with one answer format.  Held-out files use names and words never seen in those requests in training,
-so a model that answers them in the right format has learned the format, not memorised answers.
+The task: four kinds of request, each asked in a few phrasings with one answer format:
+opposites ("What is the opposite of hot?" -> "The opposite of hot is cold."), colours ("What colour is the
+sky?" -> "The sky is blue."), greetings ("Say hello to Sami." -> "Hello, Sami!") and echoes ("Echo this: rain" ->
+"You said: rain.").  Every fact, name and word is taught in training in most of its phrasings; the held-out files
+ask the ones left over (a taught fact in a phrasing never seen with it), so the held-out answers follow from
+what was taught and a tiny model can get them right: the demo shows generalisation that is possible.
+No row is repeated in any file and no held-out request appears in training (`python -m data doctor
+data/demo/*.jsonl --model demo-tiny` flags nothing).
 Style: a "friendly" reply ends with a sign-off.  A quarter of the SFT replies carry it; every DPO
 pair prefers it, so DPO visibly moves the model toward the sign-off.  The KTO feedback rows (LLaMA-Factory's
 kto_en_demo shape: `messages` + a boolean `label`) mark a reply with the sign-off desirable and one without it
 undesirable, half and half, each row a different request (unpaired).
+The held-out SFT rows are single questions without the sign-off: their reply is the taught answer
+(bench/demo_learnability.py measures how many the model gets right).
 """
 
 from __future__ import annotations
@@ -20,43 +27,21 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SIGN_OFF = " Happy to help!"
 SYSTEM = "You are a concise assistant."
+DEFAULT_QUESTION = "What is the opposite of hot?"  # held out: the Playground's default question
 
-NAMES = (
-    "Alice Bob Carol Dave Erin Frank Grace Heidi Ivan Judy Karl Laura Mallory Nina Oscar Peggy "
-    "Quentin Rupert Sybil Trent Uma Victor Wendy Xavier Yara Zane Amir Bella Chen Dina Emil Fatima "
-    "Gustav Hana Igor Jonas Kira Liam Maya Noah Olga Pablo Rosa Sami Tara Ugo Vera Walt Yuki Zoe"
-).split()
 OPPOSITES = [
     ("hot", "cold"),
     ("big", "small"),
     ("up", "down"),
     ("fast", "slow"),
-    ("light", "dark"),
     ("happy", "sad"),
     ("open", "closed"),
-    ("early", "late"),
-    ("hard", "soft"),
     ("full", "empty"),
-    ("old", "new"),
-    ("rich", "poor"),
     ("wet", "dry"),
     ("loud", "quiet"),
-    ("high", "low"),
-    ("strong", "weak"),
-    ("thick", "thin"),
-    ("long", "short"),
-    ("clean", "dirty"),
-    ("near", "far"),
-    ("left", "right"),
-    ("first", "last"),
-    ("inside", "outside"),
-    ("push", "pull"),
-    ("win", "lose"),
+    ("early", "late"),
     ("day", "night"),
-    ("buy", "sell"),
-    ("true", "false"),
-    ("young", "elderly"),
-    ("sweet", "sour"),
+    ("left", "right"),
 ]
 COLOURS = [
     ("sky", "blue"),
@@ -65,80 +50,96 @@ COLOURS = [
     ("coal", "black"),
     ("banana", "yellow"),
     ("tomato", "red"),
-    ("orange", "orange"),
     ("plum", "purple"),
-    ("sea", "blue"),
-    ("leaf", "green"),
-    ("milk", "white"),
-    ("night sky", "black"),
-    ("lemon", "yellow"),
-    ("cherry", "red"),
-    ("violet", "purple"),
     ("carrot", "orange"),
-    ("ink", "black"),
-    ("cloud", "white"),
+    ("milk", "white"),
     ("frog", "green"),
-    ("blood", "red"),
 ]
+NAMES = "Alice Bob Carol Dave Erin Frank Grace Ivan Liam Maya Noah Rosa Sami Tara Yara Zoe".split()
+ECHO_WORDS = "rain moon tree bird fish book lamp road star wind door cake ship song milk gold".split()
+
+# kind: (phrasings, answer format, items); an item is (key, value) and {0}/{1} are filled from it
+KINDS = {
+    "opposite": (
+        [
+            "What is the opposite of {0}?",
+            "What's the opposite of {0}?",
+            "Tell me the opposite of {0}.",
+            "Opposite of {0}?",
+        ],
+        "The opposite of {0} is {1}.",
+        OPPOSITES + [(b, a) for a, b in OPPOSITES],
+    ),
+    "colour": (
+        ["What colour is the {0}?", "What color is the {0}?", "Which colour is the {0}?"],
+        "The {0} is {1}.",
+        COLOURS,
+    ),
+    "greet": (
+        ["Please greet {0}.", "Say hello to {0}.", "Could you greet {0}?"],
+        "Hello, {0}!",
+        [(n, n) for n in NAMES],
+    ),
+    "echo": (
+        ["Repeat after me: {0}", "Say this back: {0}", "Echo this: {0}"],
+        "You said: {0}.",
+        [(w, w) for w in ECHO_WORDS],
+    ),
+}
+HELD_OUT = {"opposite": 14, "colour": 6, "greet": 10, "echo": 10}  # requests held out per kind (40 in all)
 
 
-def _greet(name):
-    return f"Please greet {name}.", f"Hello, {name}!"
+def _requests(rng: random.Random) -> tuple[list, list]:
+    """(train, held) lists of (question, answer): each held-out request is a taught item in one phrasing
+    that training never pairs with it; every item keeps all its other phrasings in training."""
+    train, held = [], []
+    for kind, (asks, answer, items) in KINDS.items():
+        order = list(range(len(items)))
+        rng.shuffle(order)
+        chosen = order[: HELD_OUT[kind]]
+        if kind == "opposite":  # the Playground's default question is one of the held-out ones
+            hot = next(i for i, item in enumerate(items) if item[0] == "hot")
+            chosen = [hot] + [i for i in chosen if i != hot][: HELD_OUT[kind] - 1]
+        for i, item in enumerate(items):
+            held_ask = rng.randrange(len(asks)) if i in chosen else None
+            if kind == "opposite" and item[0] == "hot":
+                held_ask = asks.index("What is the opposite of {0}?")
+            for a, ask in enumerate(asks):
+                pair = (ask.format(*item), answer.format(*item))
+                (held if a == held_ask else train).append(pair)
+    rng.shuffle(train)
+    rng.shuffle(held)
+    return train, held
 
 
-def _echo(word):
-    return f"Repeat after me: {word}", f"You said: {word}."
-
-
-def _opposite(pair):
-    word, other = pair
-    return f"What is the opposite of {word}?", f"The opposite of {word} is {other}."
-
-
-def _colour(pair):
-    thing, colour = pair
-    return f"What colour is the {thing}?", f"The {thing} is {colour}."
-
-
-def _split(rng, items, held):
-    items = list(items)
-    rng.shuffle(items)
-    return items[held:], items[:held]
-
-
-def _pools(rng):
-    names_train, names_held = _split(rng, NAMES, 10)
-    words = sorted({w for pair in OPPOSITES for w in pair} | {c for _, c in COLOURS})
-    echo_train, echo_held = _split(rng, words, 12)
-    opp = OPPOSITES + [(b, a) for a, b in OPPOSITES]
-    opp_train, opp_held = _split(rng, opp, 12)
-    # Colours are facts: held-out asks known things, so the check is format plus fact.
-    col = COLOURS
-    return {
-        "train": [(_greet, names_train), (_echo, echo_train), (_opposite, opp_train), (_colour, col)],
-        "held": [(_greet, names_held), (_echo, echo_held), (_opposite, opp_held), (_colour, col)],
-    }
-
-
-def _exchange(rng, pool):
-    make, items = rng.choice(pool)
-    return make(rng.choice(items))
-
-
-def _conversation(rng, pool, friendly_rate):
+def _conversation(rng: random.Random, first: tuple, pool: list) -> dict:
     messages = []
     if rng.random() < 0.2:
         messages.append({"role": "system", "content": SYSTEM})
-    for _ in range(2 if rng.random() < 0.2 else 1):
-        question, answer = _exchange(rng, pool)
-        if rng.random() < friendly_rate:
+    turns = [first] + ([rng.choice(pool)] if rng.random() < 0.2 else [])
+    for question, answer in turns:
+        if rng.random() < 0.25:
             answer += SIGN_OFF
         messages += [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
     return {"messages": messages}
 
 
-def _preference(rng, pool):
-    question, answer = _exchange(rng, pool)
+def _sft_train(rng: random.Random, pool: list, n: int) -> list[dict]:
+    """n different conversations; every training request opens at least one of them."""
+    rows, seen = [], set()
+    firsts = list(pool)
+    while len(rows) < n:
+        first = firsts.pop() if firsts else rng.choice(pool)
+        row = _conversation(rng, first, pool)
+        key = json.dumps(row, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            rows.append(row)
+    return rows
+
+
+def _preference(request: tuple) -> dict:
+    question, answer = request
     return {
         "prompt": [{"role": "user", "content": question}],
         "chosen": [{"role": "assistant", "content": answer + SIGN_OFF}],
@@ -146,45 +147,29 @@ def _preference(rng, pool):
     }
 
 
-def _feedback(rng, pool, desirable: bool):
-    question, answer = _exchange(rng, pool)
+def _feedback(request: tuple, desirable: bool) -> dict:
+    question, answer = request
     reply = answer + SIGN_OFF if desirable else answer
     messages = [{"role": "user", "content": question}, {"role": "assistant", "content": reply}]
     return {"messages": messages, "label": desirable}
 
 
-def _held_out(make, n: int, seen: list[dict]) -> list[dict]:
-    """Rows unlike any training row (the doctor's leakage check finds none)."""
-    known = {_key(row) for row in seen}
-    rows = []
-    while len(rows) < n:
-        row = make()
-        if _key(row) not in known:
-            rows.append(row)
-    return rows
-
-
-def _key(row: dict) -> str:
-    user = [m["content"] for key in ("messages", "prompt") for m in row.get(key, []) if m["role"] == "user"]
-    return " ".join(user) + (f" {row['label']}" if "label" in row else "")
+def _single(request: tuple) -> dict:
+    question, answer = request
+    return {"messages": [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]}
 
 
 def build(out_dir: Path = HERE) -> dict[str, int]:
     rng = random.Random(1234)
-    pools = _pools(rng)
-    sft_train = [_conversation(rng, pools["train"], 0.25) for _ in range(240)]
-    sft_eval = _held_out(lambda: _conversation(rng, pools["held"], 0.25), 40, sft_train)
-    dpo_train = [_preference(rng, pools["train"]) for _ in range(120)]
-    dpo_eval = _held_out(lambda: _preference(rng, pools["held"]), 30, dpo_train)
-    kto_train = [_feedback(rng, pools["train"], i % 2 == 0) for i in range(160)]
-    kto_eval = _held_out(lambda: _feedback(rng, pools["held"], rng.random() < 0.5), 30, kto_train)
+    train, held = _requests(rng)
+    assert DEFAULT_QUESTION in {q for q, _ in held} and not {q for q, _ in held} & {q for q, _ in train}
     files = {
-        "sft_train.jsonl": sft_train,
-        "sft_eval.jsonl": sft_eval,
-        "dpo_train.jsonl": dpo_train,
-        "dpo_eval.jsonl": dpo_eval,
-        "kto_train.jsonl": kto_train,
-        "kto_eval.jsonl": kto_eval,
+        "sft_train.jsonl": _sft_train(rng, train, 240),
+        "sft_eval.jsonl": [_single(r) for r in held],
+        "dpo_train.jsonl": [_preference(r) for r in rng.sample(train, 120)],
+        "dpo_eval.jsonl": [_preference(r) for r in rng.sample(held, 30)],
+        "kto_train.jsonl": [_feedback(r, i % 2 == 0) for i, r in enumerate(rng.sample(train, 160))],
+        "kto_eval.jsonl": [_feedback(r, i % 2 == 0) for i, r in enumerate(rng.sample(held, 30))],
     }
     for name, rows in files.items():
         with open(out_dir / name, "w", encoding="utf-8") as f:
