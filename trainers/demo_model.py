@@ -11,9 +11,11 @@ reasoning traces (`reasoning_content`). A plain conversation renders exactly as 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,7 +28,11 @@ EMBEDDING_STD = 0.1
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 # The files the tokenizer learns from: fixed, so shipping demo data for a new method leaves the tokenizer alone.
 CORPUS = ("dpo_train.jsonl", "sft_train.jsonl")
-MODEL_SIZE = {"hidden_size": 96, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 4}
+MODEL_SIZE = {"hidden_size": 96, "intermediate_size": 256, "num_hidden_layers": 2, "num_attention_heads": 8}
+VOCAB_SIZE = 512
+# What a built model was built from (the corpus files' bytes and the sizes above), written last by build():
+# ensure() rebuilds a model whose fingerprint differs, so a demo model on disk follows the shipped demo data.
+FINGERPRINT = "demo_build.json"
 
 log = logging.getLogger("trainers")
 
@@ -40,7 +46,24 @@ def _corpus():
                     yield message["content"]
 
 
-def build_tokenizer(vocab_size: int = 512):
+def fingerprint() -> str:
+    """A digest of everything the built model depends on but the chat template (refreshed on its own)."""
+    digest = hashlib.sha256()
+    for name in CORPUS:
+        digest.update(name.encode() + b"\0" + (DEMO_DATA / name).read_bytes() + b"\0")
+    digest.update(json.dumps([MODEL_SIZE, EMBEDDING_STD, VOCAB_SIZE, SPECIAL_TOKENS], sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def built_fingerprint(out_dir: str | Path) -> str | None:
+    """The fingerprint a built model folder records; None when it has none (built before fingerprints) or is unreadable."""
+    try:
+        return json.loads((Path(out_dir) / FINGERPRINT).read_text(encoding="utf-8")).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def build_tokenizer(vocab_size: int = VOCAB_SIZE):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -66,11 +89,29 @@ def build_tokenizer(vocab_size: int = 512):
 
 
 def build(out_dir: str | Path = DEFAULT_DIR) -> Path:
-    """Build (or rebuild) the demo model in out_dir and return the path."""
+    """Build (or rebuild) the demo model in out_dir and return the path.
+
+    The files are written to a temporary folder next to it and moved in one by one, the fingerprint last, so a
+    process reading the folder meanwhile never sees half a file and a build cut short is rebuilt next time."""
+    out = Path(out_dir)
+    target = out.resolve() if out.is_symlink() else out
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.build.", dir=target.parent))
+    try:
+        _build_into(tmp)
+        files = sorted(p for p in tmp.iterdir() if p.name != FINGERPRINT) + [tmp / FINGERPRINT]
+        for path in files:
+            os.chmod(path, 0o644)
+            os.replace(path, target / path.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _build_into(out: Path) -> None:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    out = Path(out_dir)
     tokenizer = build_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -96,16 +137,21 @@ def build(out_dir: str | Path = DEFAULT_DIR) -> Path:
         "It knows nothing until fine-tuned on the demo data.\n",
         encoding="utf-8",
     )
-    return out
+    (out / FINGERPRINT).write_text(json.dumps({"fingerprint": fingerprint()}) + "\n", encoding="utf-8")
 
 
 def ensure(out_dir: str | Path = DEFAULT_DIR) -> Path:
     """Return the demo model dir, building it on first use.
 
-    A model built before the shipped chat template changed gets the new template (the tokenizer's
-    template file only; the weights and vocabulary do not depend on it)."""
+    A model built from other demo data or sizes (its fingerprint differs, or it has none: built before
+    fingerprints) is rebuilt: its tokenizer was trained on the old corpus.  A model built before the shipped chat
+    template changed gets the new template (the tokenizer's template file only; the weights and vocabulary do not
+    depend on it)."""
     out = Path(out_dir)
-    if not (out / "config.json").exists() or not (out / "tokenizer.json").exists():
+    stale = built_fingerprint(out) != fingerprint()
+    if stale or not (out / "config.json").exists() or not (out / "tokenizer.json").exists():
+        if stale and (out / "config.json").exists():
+            log.info("Rebuilding the demo model in %s: the demo data it was built from changed.", out)
         build(out)
     else:
         refresh_chat_template(out)
