@@ -192,3 +192,34 @@ def test_a_hub_dataset_of_the_wrong_kind_is_refused_from_its_first_rows(ctx, mon
     with pytest.raises(StudioError, match="does not suit DPO — DPO needs preference pairs"):
         train_tab.submit_run(online, form(method="dpo", pref_source="org/chats").to_yaml(), "local", "hf_user")
     assert streamed == [("org/chats", "hf_user")] and ctx.queue.list("local") == []
+
+
+def test_fit_to_a_tier_changes_only_what_it_must_and_says_why():
+    from trainers import config as config_mod
+
+    text = train_form.TrainForm(
+        method="sft_dpo",
+        model="demo-tiny",
+        peft_kind="LoRA",
+        data_source=str(DEMO_SFT),
+        pref_source=str(DEMO_DPO),
+        lr=1e-3,
+        epochs=1,
+        max_steps=50,
+        batch=64,
+        max_length=4096,
+        r=8,
+    ).to_yaml()
+    text = text.replace("  max_steps: 50\n", "  max_steps: 50\n  warmup_steps: 3\n", 1)  # a hand-added option
+    fitted, notes = train_tab.fit_yaml(text, "cpu-basic")
+    sft, dpo = yaml.safe_load_all(fitted)
+    assert sft["training"]["per_device_train_batch_size"] == 64 and "autofit" not in sft  # it fitted: untouched
+    assert sft["training"]["warmup_steps"] == 3
+    batch, accum = dpo["training"]["per_device_train_batch_size"], dpo["training"]["gradient_accumulation_steps"]
+    assert batch < 64 and batch * accum == 64, "the effective batch is kept"
+    assert dpo["init_from"] == "previous" and dpo["autofit"][0] == "target cpu-basic"
+    assert "same effective batch 64" in notes and "Stage 2 (DPO)" in notes
+    for doc in (sft, dpo):
+        config_mod.from_dict({k: v for k, v in doc.items() if k != "init_from"})  # still a valid RunConfig
+    values, problem = train_form.yaml_edited(fitted)
+    assert problem == "" and values["batch"] == 64  # the form shows the first stage's batch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from core.errors import StudioError, user_message
 from data.formats import INSTRUCTION, PREFERENCE, PROMPTS, UNPAIRED
 from jobs import access, precheck
 from jobs.chain import PREVIOUS
+from jobs.probe import check_on_this_hardware
+from trainers import autofit, hf_jobs, methods
 from trainers import config as config_mod
 from trainers import estimate as estimator
-from trainers import hf_jobs, methods
 from ui import api_names, auth
 from ui.context import AppContext
 from ui.errors import in_ui_words, ui_error
@@ -199,6 +201,38 @@ def shown(value) -> dict:
     return gr.update(visible=True, value=value)
 
 
+FIT_TARGETS = [("this machine", "this")] + [(t["name"], t["name"]) for t in estimator.tiers()]
+
+
+def fit_yaml(text: str, target_name: str) -> tuple[str, str]:
+    """(the config fitted to a target, what changed and why as Markdown): every document is fitted
+    (trainers.autofit: the largest per-device batch keeping the effective batch, then activation checkpointing, else
+    suggestions) and keeps its `autofit:` notes, so the run's config.yaml says what was changed."""
+    docs = parse_yaml(text)
+    lines, fitted = [], []
+    for i, doc in enumerate(docs):
+        raw = {k: v for k, v in doc.items() if k != "init_from"}
+        before = config_mod.from_dict(copy.deepcopy(raw)).to_dict()
+        after, fits, changes = autofit.fit_raw(raw, tier=target_name)
+        out = copy.deepcopy(doc)  # only what auto-fit changed is written into the document shown
+        for section, values in after.items():
+            if isinstance(values, dict) and isinstance(before.get(section), dict):
+                changed = {
+                    k: v
+                    for k, v in values.items()
+                    if before[section].get(k) != v and (k in before[section] or v not in (None, False))
+                }
+                if changed:
+                    out[section] = {**(out.get(section) or {}), **changed}
+        if any(before.get(k) != after.get(k) for k in after if k != "autofit"):
+            out["autofit"] = after.get("autofit")
+        fitted.append(out)
+        stage = f"Stage {i + 1} ({methods.get(doc.get('method', 'sft')).label}): " if len(docs) > 1 else ""
+        verdict = "fits" if fits else "does not fit even so"
+        lines.append(f"{stage}**{verdict}** on {target_name}" + "".join(f"\n- {c}" for c in changes))
+    return yaml.safe_dump_all(fitted, sort_keys=False, allow_unicode=True), "\n\n".join(lines)
+
+
 HIDDEN = {"visible": False, "value": None}
 # A code editor drawn while its tab was hidden, or before the page's fonts loaded, numbers its lines at the wrong
 # height (1-17 beside 19 lines): a resize once the fonts are there makes CodeMirror measure again.
@@ -271,6 +305,14 @@ def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, 
         info = gr.Markdown(visible=False)
         estimate_md = gr.Markdown(visible=False, label="Pre-flight estimate")
         cli = gr.Code(language="shell", label="Equivalent command", visible=False)
+        with gr.Accordion("Check on this hardware, or fit the config to a GPU", open=False):
+            with gr.Row():
+                probe_steps = gr.Number(10, label="Optimizer steps to measure", precision=0, minimum=1, maximum=100)
+                probe_btn = gr.Button("Check on this hardware")
+                fit_target = gr.Dropdown(FIT_TARGETS, value="this", label="Fit to (Spaces tier / HF Jobs flavour)")
+                fit_btn = gr.Button("Fit the config to it")
+            probe_md = gr.Markdown(visible=False, elem_id="train-probe")
+            fit_md = gr.Markdown(visible=False, elem_id="train-fit")
         with gr.Accordion("Run it on HF Jobs instead (bigger hardware, billed per minute)", open=False):
             with gr.Row():
                 flavor = gr.Dropdown(hf_jobs.flavors(), value="a10g-large", label="Flavor")
@@ -388,6 +430,36 @@ def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, 
                 raise ui_error(exc) from None
 
         cli_btn.click(hide, None, cli, api_name=False).then(cli_clicked, config, cli, api_name=False)
+
+        @handler("check on this hardware", launch=True)  # it trains a few steps, in a child process
+        def probe_clicked(user, text, steps, progress=gr.Progress()):  # noqa: B008 - gradio's progress idiom
+            progress(0, desc="Training a few steps in a child process to measure memory and speed…")
+            try:
+                return shown(check_on_this_hardware(ctx.home, parse_yaml(text), user.owner, user.token, int(steps)))
+            except StudioError as exc:
+                raise ui_error(exc) from None
+
+        probe_btn.click(hide, None, probe_md, api_name=False).then(
+            probe_clicked, [config, probe_steps], probe_md, api_name=False
+        )
+
+        @handler("fit a config")
+        def fit_clicked(user, text, target_name):
+            try:
+                fitted, notes = fit_yaml(text, target_name)
+            except StudioError as exc:
+                raise ui_error(exc) from None
+            values, sentence = yaml_edited(fitted)
+            return {
+                config: fitted,
+                **form_updates(values),
+                problem: problem_update(sentence),
+                fit_md: shown(notes),
+            }
+
+        fit_btn.click(hide, None, fit_md, api_name=False).then(
+            fit_clicked, [config, fit_target], [config, *components, problem, fit_md], api_name=False
+        )
 
         @handler("start runs", launch=True)
         def start_run(user, text, _selected):
