@@ -201,3 +201,18 @@ def test_a_chart_gets_new_settings_then_its_data_and_a_lone_point_keeps_the_runs
     assert "value" not in first and first["x_lim"] == limits["x_lim"]  # settings alone: gradio redraws the chart
     second = runs_tab.staged(sent, "held-out", point, runs_tab._seed("held-out"), title="Held-out loss", **limits)
     assert second["value"] is point and "x_lim" not in second  # then the data, into the redrawn chart
+
+
+def test_train_n_more_queues_only_the_owners_finished_runs(ctx):
+    queued = make_run(ctx, state="queued")
+    finished = make_run(ctx, metrics=rows())  # succeeded in the store, but its folder kept no checkpoint
+    train_more = handler_of(tab(ctx), "train_more")
+    with pytest.raises(gr.Error, match="only a finished"):
+        train_more(queued, 10, None, None)
+    with pytest.raises(gr.Error, match="1 or more"):
+        train_more(finished, 0, None, None)
+    with pytest.raises(StudioError, match="no run"):
+        runs_tab.train_more_steps(ctx, finished, 10, "bob", None)  # another owner's run does not exist for bob
+    with pytest.raises(gr.Error, match="cannot be continued|no complete checkpoint"):
+        train_more(finished, 10, None, None)  # succeeded in the store, but no summary/checkpoint to continue from
+    assert [r.id for r in ctx.queue.list("local")].count(finished) == 1 and len(ctx.queue.list("local")) == 2

@@ -185,6 +185,16 @@ def staged(sent: dict, name: str, frame: pd.DataFrame, seed: pd.DataFrame, **pro
     return _plot_update(frame, seed)
 
 
+def train_more_steps(ctx: AppContext, run_id: str, steps, owner: str | None, token: str | None) -> str:
+    """Queue N more steps of a finished run of the owner's (jobs.api.JobQueue.continue_run); the new run's id."""
+    run_id = (run_id or "").strip()
+    if not run_id:
+        raise StudioError("Pick a finished run in the table first.")
+    if steps is None or int(steps) < 1:
+        raise StudioError("'Train N more steps' must be a whole number of steps, 1 or more.")
+    return ctx.queue.continue_run(run_id, owner, token, steps=int(steps))
+
+
 def build(ctx: AppContext, selected_run):
     with gr.Tab("Runs"):
         state_md = gr.Markdown()
@@ -201,8 +211,9 @@ def build(ctx: AppContext, selected_run):
             keep = gr.Button("Keep", min_width=90, scale=0)
         pending = gr.State(None)  # the run id the question named: Confirm deletes exactly that one
         file_out = gr.File(label="Adapter", visible=False)
-        # Train N more: the lead adds that control in this row (the selected run's config, N more steps).
-        train_more_row = gr.Row(elem_id="train-more-slot")
+        with gr.Row(elem_id="train-more-slot", equal_height=True) as train_more_row:  # continue a finished run
+            more_steps = gr.Number(50, label="Train N more steps", precision=0, minimum=1, min_width=160, scale=0)
+            more = gr.Button("Train N more", min_width=120, scale=0)
         summary_md = gr.Markdown(visible=False)
         with gr.Row():
             # Each chart starts with a typed, point-free frame naming its series (numeric axes from the start).
@@ -311,6 +322,13 @@ def build(ctx: AppContext, selected_run):
 
         for button, action in ((cancel, "cancel"), (resume, "resume")):
             button.click(act(action), [run_box], state_md, api_name=False)
+
+        @handler("start runs", launch=True)  # a new queued run from the finished one's last state
+        def train_more(user, run_id, steps):
+            new_id = train_more_steps(ctx, run_id, steps, user.owner, user.token)
+            return f"Queued {new_id}: {int(steps)} more steps of {run_id.strip()}, continuing its curves.", new_id
+
+        more.click(train_more, [run_box, more_steps], [state_md, run_box], api_name=False)
 
         @handler("delete runs")
         def delete_asked(user, run_id):
