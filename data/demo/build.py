@@ -27,7 +27,10 @@ from pathlib import Path
 HERE = Path(__file__).parent
 SIGN_OFF = " Happy to help!"
 SYSTEM = "You are a concise assistant."
-DEFAULT_QUESTION = "What is the opposite of hot?"  # held out: the Playground's default question
+ISSUE_QUESTION = "What is the opposite of hot?"  # the question the old demo got wrong: held out, so it is a fair test
+# The Playground's default question: held out, and one the default demo SFT gets right with a clear margin both as
+# the Train tab runs it and as templates/recipes/demo-sft.yaml does (bench/demo_learnability.py; README).
+DEFAULT_QUESTION = "What is the opposite of loud?"
 
 OPPOSITES = [
     ("hot", "cold"),
@@ -97,13 +100,13 @@ def _requests(rng: random.Random) -> tuple[list, list]:
         order = list(range(len(items)))
         rng.shuffle(order)
         chosen = order[: HELD_OUT[kind]]
-        if kind == "opposite":  # the Playground's default question is one of the held-out ones
+        if kind == "opposite":  # ISSUE_QUESTION is one of the held-out ones
             hot = next(i for i, item in enumerate(items) if item[0] == "hot")
             chosen = [hot] + [i for i in chosen if i != hot][: HELD_OUT[kind] - 1]
         for i, item in enumerate(items):
             held_ask = rng.randrange(len(asks)) if i in chosen else None
             if kind == "opposite" and item[0] == "hot":
-                held_ask = asks.index("What is the opposite of {0}?")
+                held_ask = asks.index(ISSUE_QUESTION.replace("hot", "{0}"))
             for a, ask in enumerate(asks):
                 pair = (ask.format(*item), answer.format(*item))
                 (held if a == held_ask else train).append(pair)
@@ -162,7 +165,9 @@ def _single(request: tuple) -> dict:
 def build(out_dir: Path = HERE) -> dict[str, int]:
     rng = random.Random(1234)
     train, held = _requests(rng)
-    assert DEFAULT_QUESTION in {q for q, _ in held} and not {q for q, _ in held} & {q for q, _ in train}
+    assert {ISSUE_QUESTION, DEFAULT_QUESTION} <= {q for q, _ in held} and not {q for q, _ in held} & {
+        q for q, _ in train
+    }
     files = {
         "sft_train.jsonl": _sft_train(rng, train, 240),
         "sft_eval.jsonl": [_single(r) for r in held],
