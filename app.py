@@ -26,6 +26,10 @@ from ui.context import AppContext
 from ui.handlers import handler
 
 CSS = """
+/* Code editors: CodeMirror sizes each line number to the line height it measured before gradio's editor styles
+   and font arrived (14 px against 16.8 px lines), so the numbers stopped short of the text (1-21 beside 24 lines).
+   A line number takes its line's own height instead (the hidden width spacer keeps its 0 height). */
+.cm-lineNumbers .cm-gutterElement:not([style*="hidden"]) { height: auto !important; }
 /* Markdown tables (reports, estimates): words and numbers never break inside (gradio sets word-break: break-word
    on them, which gave '18649.3 / 8' and 'succee / ded'); a table wider than the page scrolls sideways. */
 .prose table { display: block; width: fit-content; max-width: 100%; overflow-x: auto; }

@@ -197,8 +197,14 @@ def train_more_steps(ctx: AppContext, run_id: str, steps, owner: str | None, tok
 
 def build(ctx: AppContext, selected_run):
     with gr.Tab("Runs"):
-        state_md = gr.Markdown()
-        table = gr.Dataframe(headers=list(COLUMNS), interactive=False, label="My runs (newest first)", visible=False)
+        state_md = gr.Markdown(elem_id="runs-status")
+        table = gr.Dataframe(
+            headers=list(COLUMNS),
+            interactive=False,
+            label="My runs (newest first)",
+            visible=False,
+            elem_id="runs-table",
+        )
         with gr.Row(equal_height=True):
             run_box = gr.Textbox(label="Selected run id", scale=3, min_width=220)
             cancel = gr.Button("Cancel", min_width=90)
@@ -214,7 +220,7 @@ def build(ctx: AppContext, selected_run):
         with gr.Row(elem_id="train-more-slot", equal_height=True) as train_more_row:  # continue a finished run
             more_steps = gr.Number(50, label="Train N more steps", precision=0, minimum=1, min_width=160, scale=0)
             more = gr.Button("Train N more", min_width=120, scale=0)
-        summary_md = gr.Markdown(visible=False)
+        summary_md = gr.Markdown(visible=False, elem_id="runs-summary")
         with gr.Row():
             # Each chart starts with a typed, point-free frame naming its series (numeric axes from the start).
             # These three stay visible: hiding one resizes the others, and vega-lite then draws them clipped.
@@ -244,7 +250,14 @@ def build(ctx: AppContext, selected_run):
                 gr.LinePlot(_seed(), x="step", y="value", height=220, visible=False, min_width=240)
                 for _ in range(METHOD_PLOTS)
             ]
-        log = gr.Code(label="train.log (tail, without third-party warnings)", language=None, lines=12)
+        log = gr.Code(  # a log needs no line numbers; long lines wrap instead of scrolling sideways
+            label="train.log (tail, without third-party warnings)",
+            language=None,
+            lines=12,
+            max_lines=24,
+            show_line_numbers=False,
+            wrap_lines=True,
+        )
         timer = gr.Timer(2.0)
 
         drawn = gr.State({})  # per page: the chart settings last sent (see staged)
@@ -296,11 +309,18 @@ def build(ctx: AppContext, selected_run):
 
         selected_run.change(run_started, selected_run, run_box, api_name=False)
 
-        @handler(None)  # the row the user clicked
+        @handler(None)  # the row the user clicked: it is also the run the Playground preselects
         def pick(user, evt: gr.SelectData):
-            return evt.row_value[0] if evt.row_value else None
+            run_id = evt.row_value[0] if evt.row_value else None
+            return run_id, run_id
 
-        table.select(pick, None, run_box, api_name=False)
+        table.select(pick, None, [run_box, selected_run], api_name=False)
+
+        @handler(None)  # a run id typed in: the page's chosen run too
+        def typed(user, run_id):
+            return (run_id or "").strip() or None
+
+        run_box.input(typed, run_box, selected_run, api_name=False, trigger_mode="always_last")
 
         @handler(None)  # another run chosen: the previous run's adapter file and delete question go away
         def forget(user):
