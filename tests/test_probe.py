@@ -13,7 +13,8 @@ DEMO = {
     "model": {"name_or_path": "demo-tiny"},
     "peft": {"type": "lora", "r": 8, "lora_alpha": 16},
     "data": {"source": "data/demo/sft_train.jsonl"},
-    "training": {"per_device_train_batch_size": 4, "max_length": 128},
+    # full 512-token rows at batch 8: training needs clearly more RAM than loading the data did
+    "training": {"per_device_train_batch_size": 8, "max_length": 512, "packing_strategy": "wrapped"},
 }
 
 

@@ -214,6 +214,8 @@ def render(result: dict) -> str:
     where = "GPU (reserved; allocated " + _gb(m["peak_gpu_allocated_gb"]) + ")" if m["device"] == "cuda" else (
         "CPU RAM above the process baseline of " + _gb(m["baseline_rss_mb"] / 1024)
     )  # fmt: skip
+    if m["device"] != "cuda" and m["measured_peak_gb"] < 0.005:
+        where += ": training needed no more than loading the data did"
     error, predicted = result["predicted_vs_measured"], result["predicted_peak_gb"]
     estimated = (
         f"estimate {_gb(predicted)}" if predicted is not None else f"no estimate ({result.get('estimate_error')})"
