@@ -106,7 +106,7 @@ def user_message(exc: BaseException) -> str:
         where = "GPU" if "cuda" in lowered or type(exc).__name__ == "OutOfMemoryError" else "run"
         return (
             f"The {where} ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
-            "use model.quantization: 4bit (QLoRA), or set training.gradient_checkpointing: true."
+            "use model.quantization: 4bit (QLoRA), or set training.activation_checkpointing: true."
         )
     if any(
         t in lowered for t in ("couldn't connect to", "offline mode", "couldn't reach", "name or service not known")
