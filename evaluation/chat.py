@@ -237,7 +237,8 @@ def stream_reply(entry: Entry, messages: list[dict], sampling: Sampling, adapter
         finally:
             streamer.end()  # the reader's loop ends however generate ended
 
-    threading.Thread(target=generate, daemon=True, name="playground-generate").start()
+    worker = threading.Thread(target=generate, daemon=True, name="playground-generate")
+    worker.start()
     text = ""
     try:
         for piece in streamer:
@@ -246,6 +247,7 @@ def stream_reply(entry: Entry, messages: list[dict], sampling: Sampling, adapter
                 yield text
     finally:
         gone.set()
+    worker.join()  # it has ended its stream: only its lock is left to release (a reader that left does not wait)
     if failure:
         raise failure[0]
     if not text.strip():
