@@ -12,6 +12,7 @@
 | `STUDIO_PAUSE_WHEN_IDLE` | `0` | `1` pauses the Space when the run queue has been empty `STUDIO_PAUSE_AFTER_S` seconds |
 | `STUDIO_PAUSE_AFTER_S` | `600` | idle seconds before that pause |
 | `STUDIO_QUIET` | — | set for children: only warnings on the console (train.log keeps everything) |
+| `STUDIO_PLAYGROUND_CACHE_MB` | 25 % of free memory | how much memory the Playground's loaded models may hold before the least recently used is let go |
 | `STUDIO_CPU_THREADS` | — | a parent's CPU thread share for its child (core/threads.py); `OMP_NUM_THREADS` wins |
 | `HF_TOKEN` | — | the token of the one local user; on a Space, the Space owner's (never lent to users' runs) |
 | `RANK`, `LOCAL_RANK`, `WORLD_SIZE` | 0, 0, 1 | set by `accelerate launch` / torchrun: only rank 0 writes the run folder |
@@ -93,6 +94,15 @@ def process_rank() -> tuple[int, int, int]:
     """(rank, local rank, world size) under `accelerate launch` / torchrun (RANK, LOCAL_RANK, WORLD_SIZE, set by
     the launcher); (0, 0, 1) for a process on its own."""
     return int(get("RANK") or 0), int(get("LOCAL_RANK") or 0), int(get("WORLD_SIZE") or 1)
+
+
+def playground_cache_bytes() -> int | None:
+    """The Playground's model-cache budget in bytes, or None for its default (a share of free memory)."""
+    value = get("STUDIO_PLAYGROUND_CACHE_MB")
+    try:
+        return int(float(value) * 2**20) if value and float(value) > 0 else None
+    except ValueError:
+        return None
 
 
 def server() -> tuple[str, int]:

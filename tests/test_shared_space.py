@@ -332,8 +332,8 @@ def test_playground_runs_only_for_signed_in_users_and_their_own_adapters(space, 
     adapter = alice_run["dir"] / "adapter"
     if not (adapter / "adapter_config.json").exists():
         plant_adapter(alice_run["dir"], space["home"])
-    ask = {"button": "Ask both"}
-    args = lambda choice: [choice, "Please greet Ada.", 0.0, 8]  # noqa: E731
+    ask = {"api_name": api_names.PLAYGROUND_REPLY}  # the raw queue protocol sends every input (no defaults)
+    args = lambda choice: [choice, "Please greet Ada.", 0.0, 8, None, "", 1.0, 0]  # noqa: E731
     for choice in (alice_run["id"], str(adapter)):
         assert space["anon"].refused(args(choice), **ask).startswith(SIGN_IN)
     assert space["bob"].refused(args(str(adapter)), **ask) == LOCAL_ONLY

@@ -12,7 +12,8 @@ CHECK_DATA = "check_data"  # Data tab: source, upload, subset, split, method, mo
 BUILD_CONFIG = "build_config"  # Train tab form -> RunConfig YAML
 ESTIMATE = "estimate"  # RunConfig YAML -> pre-flight estimate (Markdown)
 PUBLISH_RUN = "publish_run"  # run id, repo id, private, merged, overwrite -> links
-PLAYGROUND_REPLY = "playground_reply"  # run or adapter id, message, temperature, max new tokens -> (base, tuned)
+PLAYGROUND_REPLY = "playground_reply"  # run/adapter id, message, temperature, max new tokens[, history as
+# [message, base, adapter] turns, system, top_p, seed] -> (base, tuned)
 START_COMPARISON = "start_comparison"  # comparison YAML -> {comparison_id, runs}
 COMPARISON_STATUS = "comparison_status"  # comparison id -> arms and report
 

@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core import settings
 from core.paths import RECIPES, ROOT, studio_home
 from evaluation.chat import ModelCache
 from jobs.api import JobQueue
@@ -42,7 +43,9 @@ class AppContext:
     online: bool = field(default_factory=hub_reachable)
     worker: Worker | None = None
     queue: JobQueue = None  # type: ignore[assignment]
-    chat_cache: ModelCache = field(default_factory=ModelCache)  # the Playground's loaded models (this process)
+    chat_cache: ModelCache = field(
+        default_factory=lambda: ModelCache(settings.playground_cache_bytes())
+    )  # the Playground's loaded models (this process)
 
     def __post_init__(self):
         self.home = Path(self.home)
