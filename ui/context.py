@@ -14,6 +14,7 @@ from pathlib import Path
 
 from core import settings
 from core.paths import RECIPES, ROOT, studio_home
+from data.demo.build import DEFAULT_QUESTION
 from evaluation.chat import ModelCache
 from jobs.api import JobQueue
 from jobs.runner import Worker
@@ -22,7 +23,7 @@ DEMO_SFT = ROOT / "data" / "demo" / "sft_train.jsonl"
 DEMO_DPO = ROOT / "data" / "demo" / "dpo_train.jsonl"
 DEMO_KTO = ROOT / "data" / "demo" / "kto_train.jsonl"
 DEMO_GRPO = ROOT / "data" / "demo" / "grpo_train.jsonl"
-DEMO_QUESTION = "What is the opposite of hot?"  # the Playground's first message: one the demo data teaches
+DEMO_QUESTION = DEFAULT_QUESTION  # the Playground's first message: a held-out question the default demo SFT answers
 
 
 def hub_reachable(timeout: float = 1.5) -> bool:
