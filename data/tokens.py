@@ -217,7 +217,7 @@ def shorten_prompt(tokenizer, plan: Plan, prompt: list[dict], tools, budget: int
         if len(users) < 2:
             break
         body = body[users[1] :]
-    for _ in range(4):
+    for attempt in range(12):  # cutting at a token can re-tokenize longer (a split character): cut a wider margin
         over = length(system + body) - budget
         if over <= 0:
             return system + body
@@ -226,10 +226,11 @@ def shorten_prompt(tokenizer, plan: Plan, prompt: list[dict], tools, budget: int
             return None
         text = first["content"].removeprefix(ELLIPSIS)
         ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-        keep = len(ids) - over - 2
+        keep = len(ids) - over - (2 << attempt)
         if keep < 1:
             return None
-        body = [{**first, "content": ELLIPSIS + tokenizer.decode(ids[-keep:])}, *body[1:]]
+        tail = tokenizer.decode(ids[-keep:]).lstrip("\ufffd")  # no half of a multi-byte character at the cut
+        body = [{**first, "content": ELLIPSIS + tail}, *body[1:]]
     return system + body if length(system + body) <= budget else None
 
 

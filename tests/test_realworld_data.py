@@ -232,9 +232,9 @@ def test_the_doctor_predicts_exactly_the_pairs_trl_keeps_and_shortening_keeps_th
     assert report.rows_kept == report.rows and "shortened_prompts" in codes(report)
     assert _dpo_kept_by_trl(tok, demo_model_dir, ds, 256, tmp_path) == report.rows_kept
     shortened = codes(report)["shortened_prompts"].rows
-    for i in shortened:  # the end of the prompt (what the reply answers) is kept
-        tail = raw[i]["prompt"][-1]["content"][-30:]
-        assert ds[i]["prompt"][-1]["content"].endswith(tail)
+    for i in shortened:  # cut from its start: what is kept is the end of the prompt (what the reply answers)
+        kept, whole = ds[i]["prompt"][-1]["content"], raw[i]["prompt"][-1]["content"]
+        assert kept == whole or (kept.startswith("…") and len(kept) > 10 and whole.endswith(kept[1:])), (kept, whole)
 
 
 def test_a_dpo_run_reports_the_rows_it_trained_and_a_held_out_loss(tmp_path):
