@@ -5,9 +5,9 @@
 
 For each configuration: `python -m trainers probe CONFIG --json` (at most 10 steps, stops once the peak is flat),
 then the full run, `python -m trainers train CONFIG` for one whole epoch of bench/out/data.jsonl. Both measure the
-same quantity in the same way: the process's peak RSS minus its RSS before the model loads (summary.json
-`peak_rss_mb - baseline_rss_mb`, recorded by the engine). Last, auto-fit: a configuration predicted over a RAM
-budget is fitted (`python -m trainers fit --memory-gb X --cpu`) and the fitted config's full run's whole-process
+same quantity in the same way (trainers.probe.cpu_peak_above_baseline_mb, from summary.json): the peak RSS since
+the model started loading (the engine resets the kernel's peak mark there) above the RSS at that moment. Last,
+auto-fit: a configuration predicted over a RAM budget is fitted (`python -m trainers fit --memory-gb X --cpu`) and the fitted config's full run's whole-process
 peak RSS is compared with the budget.
 """
 
@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 from estimate_memory import DATA, config_doc, mid_model  # noqa: E402
+
+from trainers.probe import cpu_peak_above_baseline_mb  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "probe_vs_full"
 RESULTS = ROOT / "bench" / "out" / "probe_vs_full.json"
@@ -67,7 +69,7 @@ def probe_and_full(name: str, config: Path) -> dict:
     if full.returncode != 0:
         raise SystemExit(f"full run failed for {name}: {full.stderr[-2000:]}")
     summary = json.loads((run_dir / "summary.json").read_text())
-    true_gb = (summary["peak_rss_mb"] - summary["baseline_rss_mb"]) * 2**20 / 1e9
+    true_gb = cpu_peak_above_baseline_mb(summary) * 2**20 / 1e9
     m = report["measured"]
     return {
         "name": name,

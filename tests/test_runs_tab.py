@@ -69,7 +69,7 @@ def test_numbers_times_and_sizes_read_like_words(ctx):
     assert runs_tab.list_runs(ctx, "local").iloc[0]["loss"] == "1.771"
     state = {**status.run_status(ctx.queue, run_id, "local"), "eta_s": 1329.4}
     line = runs_tab.status_line(state)
-    assert "about 22 min left" in line and "step 20 of 400" in line
+    assert "about 22 min left" in line and f"step 20 of {QUICK['training']['max_steps']}" in line
 
 
 def test_charts_come_from_the_runs_method(ctx):

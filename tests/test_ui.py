@@ -19,7 +19,8 @@ from ui import api_names, auth, data_tab, playground_tab, runs_tab, train_form, 
 from ui.context import DEMO_DPO, DEMO_GRPO, DEMO_KTO, DEMO_SFT, AppContext
 
 DEMO = (RECIPES / "demo-sft.yaml").read_text()
-QUICK = DEMO.replace("max_steps: 400", "max_steps: 40").replace("logging_steps: 20", "logging_steps: 5")
+QUICK = DEMO.replace("max_steps: 200", "max_steps: 40").replace("logging_steps: 20", "logging_steps: 5")
+assert "max_steps: 40\n" in QUICK and "learning_rate: 5.0e-3" in QUICK, "demo-sft.yaml changed: update QUICK"
 
 
 @pytest.fixture

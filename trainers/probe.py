@@ -106,14 +106,15 @@ def measure(config_path: str, overrides: list[str], steps: int, run_dir: Path) -
         "tokens_seen": summary.get("tokens_seen"),
         "runtime_training": summary.get("runtime_training"),
         "peak_rss_mb": summary.get("peak_rss_mb"),
-        "baseline_rss_mb": summary.get("baseline_rss_mb"),
+        # the zero the CPU peak is measured from: the RSS when the model started loading (else the peak before it)
+        "baseline_rss_mb": summary.get("rss_before_model_mb") or summary.get("baseline_rss_mb"),
     }
     if device == "cuda":
         out["peak_gpu_allocated_gb"] = round(summary["peak_gpu_mb"] * 2**20 / estimate.GB, 3)
         out["peak_gpu_reserved_gb"] = round(summary["peak_gpu_reserved_mb"] * 2**20 / estimate.GB, 3)
         out["measured_peak_gb"] = out["peak_gpu_reserved_gb"]
     else:
-        above = (summary["peak_rss_mb"] - summary["baseline_rss_mb"]) * 2**20 / estimate.GB
+        above = cpu_peak_above_baseline_mb(summary) * 2**20 / estimate.GB
         out["measured_peak_gb"] = round(above, 3)
     return out
 
@@ -202,6 +203,15 @@ def probe(config_path: str, overrides: list[str] | None = None, steps: int = DEF
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def cpu_peak_above_baseline_mb(summary: dict) -> float:
+    """A run's CPU peak in MB above its baseline, from its summary.json: the training phase's own peak above the RSS
+    when the model started loading (the engine resets the kernel's peak mark there), else (no /proc) the process's
+    peak above its peak before the model.  The probe and bench/probe_vs_full.py both measure with this."""
+    if summary.get("rss_before_model_mb") is not None and summary.get("peak_rss_since_model_mb") is not None:
+        return max(0.0, summary["peak_rss_since_model_mb"] - summary["rss_before_model_mb"])
+    return max(0.0, summary["peak_rss_mb"] - summary["baseline_rss_mb"])
 
 
 def _gb(x: float) -> str:

@@ -207,14 +207,32 @@ def one_packed_row_per_pass(cfg, args: dict) -> dict:
     return args
 
 
-def _peak_memory(hw: dict) -> dict:
-    out = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+def _peak_memory(hw: dict, parts=None) -> dict:
+    """Peak memory so far: the process's RSS (never below the peak before the model loaded, which resetting the
+    kernel's mark for the training phase hides from getrusage) and, on CUDA, allocated and reserved."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out = {"peak_rss_mb": round(max(rss, parts.baseline_rss_mb if parts else 0.0), 1)}
+    if parts is not None and parts.rss_before_model_mb is not None:
+        out["peak_rss_since_model_mb"] = round(rss, 1)  # this phase's own peak: the probe's measurement
     if hw["device"] == "cuda":
         import torch
 
         out["peak_gpu_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
         out["peak_gpu_reserved_mb"] = round(torch.cuda.max_memory_reserved() / 2**20, 1)
     return out
+
+
+def _reset_peak_rss() -> float | None:
+    """Linux: the current RSS in MB, with the kernel's peak-RSS mark reset to it (/proc/self/clear_refs "5"), so
+    the peak read at the end is the training phase's own; None where that cannot be done (the peak then counts
+    from the process start)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+        status = Path("/proc/self/status").read_text(encoding="ascii")
+    except OSError:
+        return None
+    rss = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), None)
+    return round(int(rss) / 1024, 1) if rss else None
 
 
 def _last_logged(folder: RunFolder) -> dict:
@@ -401,7 +419,8 @@ class Parts:
     fmt: str
     data_info: dict
     rewards: list = field(default_factory=list)  # GRPO's rewards (the config's `rewards:`)
-    baseline_rss_mb: float = 0.0  # peak RSS before the model loads: imports, tokenizer, data (the probe's zero)
+    baseline_rss_mb: float = 0.0  # peak RSS before the model loads: imports, tokenizer, data
+    rss_before_model_mb: float | None = None  # RSS when the model starts loading, the peak mark reset to it (Linux)
 
 
 @dataclass
@@ -456,6 +475,7 @@ def load_parts(cfg, hw: dict, folder: RunFolder) -> Parts:
         tokenizer, model_path = models.resolve_and_load_tokenizer(cfg.model)
         train_ds, eval_ds, fmt, data_info = prepare_data(cfg, tokenizer, folder)
     baseline = _peak_memory({"device": "cpu"})["peak_rss_mb"]
+    before_model = _reset_peak_rss()  # what follows is measured from here: data loading's transient peak is over
     full = cfg.peft.type == "none"
     method = methods.get(cfg.method)  # its model class (a causal LM, or a scorer) and its adapter's task type
     model = models.load_model(
@@ -468,7 +488,18 @@ def load_parts(cfg, hw: dict, folder: RunFolder) -> Parts:
         peft_cfg = None  # the starting adapter's own config is trained further
         log.info("Starting from adapter %s", init_source)
     return Parts(
-        tokenizer, model_path, model, peft_cfg, init_source, train_ds, eval_ds, fmt, data_info, cfg.rewards, baseline
+        tokenizer,
+        model_path,
+        model,
+        peft_cfg,
+        init_source,
+        train_ds,
+        eval_ds,
+        fmt,
+        data_info,
+        cfg.rewards,
+        baseline,
+        before_model,
     )
 
 
@@ -638,6 +669,7 @@ def execute(
                     "model_path": parts.model_path,
                     "runtime_training": {k: args[k] for k in RUNTIME_KEYS if k in args},
                     "baseline_rss_mb": parts.baseline_rss_mb,
+                    "rss_before_model_mb": parts.rss_before_model_mb,
                     **({"checkpoint_sync": resume.sync} if resume.sync else {}),
                     **({"continues": cont} if cont else {}),
                     **({"autofit": cfg.autofit} if cfg.autofit else {}),
@@ -650,7 +682,7 @@ def execute(
             result = train_or_restore(trainer, resume.checkpoint, int(args.get("max_steps") or -1))
         if stopper.requested:
             summary.update(status="cancelled", global_step=trainer.state.global_step)
-            summary.update(wall_time_s=round(time.time() - started, 2), **_peak_memory(hw))
+            summary.update(wall_time_s=round(time.time() - started, 2), **_peak_memory(hw, parts))
             folder.write_summary(summary)
             log.info("Stopped on request after step %s; checkpoint saved.", trainer.state.global_step)
             return summary.to_dict()
@@ -667,7 +699,7 @@ def execute(
         final_metrics=final_metrics(folder, result, bool(resume.checkpoint), eval_before, eval_after),
         tokens_seen=int(trainer.state.num_input_tokens_seen or 0),
         wall_time_s=round(time.time() - started, 2),
-        **_peak_memory(hw),
+        **_peak_memory(hw, parts),
     )
     folder.write_summary(summary)
     log.info("Done: %s", {k: summary[k] for k in ("global_step", "wall_time_s", "tokens_seen")})
