@@ -142,3 +142,15 @@ def test_cli_json(demo_model_dir, capsys):
     est = json.loads(capsys.readouterr().out)
     assert est["data"] == {"rows": 1000, "tokens_per_row": 100.0, "source": "given", "tokens_per_epoch": 100_000}
     assert all(t["usd_per_epoch"] >= 0 for t in est["tiers"])
+
+
+def test_the_estimate_says_how_the_run_takes_a_step_as_the_engine_will_run_it():
+    from trainers import config as config_mod
+    from trainers import estimate as estimator
+
+    for recipe, words in (
+        ("demo-sft.yaml", "1 row per forward pass x 8 passes (packed rows go one per pass without FlashAttention)"),
+        ("demo-dpo.yaml", "8 rows per forward pass x 1 pass"),
+    ):
+        text = estimator.render(estimator.estimate(config_mod.load(RECIPES / recipe)))
+        assert words in text and "activation checkpointing on a GPU: on, on a CPU: off" in text, text[:400]

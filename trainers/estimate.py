@@ -257,7 +257,9 @@ def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> d
         "breakdown": gpu["breakdown"],
         "tokens_per_step": rt["batch"] * rt["accum"] * seq,
         "micro_batch": rt["micro"],
+        "accumulation": rt["batch"] * rt["accum"] // rt["micro"],  # forward passes per optimizer step
         "gradient_checkpointing": rt["ckpt"],
+        "cpu_gradient_checkpointing": _runtime(cfg, False)["ckpt"],  # the engine's CPU setting (off unless asked)
         "data": {**data, "tokens_per_epoch": int(epoch_tokens)},
         "local_cpu": {"peak_memory_gb": cpu["peak_memory_gb"], "breakdown": cpu["breakdown"]},
     }
@@ -350,6 +352,23 @@ def _dollars(x: float) -> str:
     return "< 0.01" if 0 < x < 0.005 else f"{x:.2f}"
 
 
+def _step_words(est: dict) -> str:
+    """How the run takes an optimizer step, as the engine will run it: rows per forward pass x passes, and
+    activation checkpointing on a GPU and on a CPU (the engine's own choices, which the run records)."""
+    micro, passes = est["micro_batch"], est.get("accumulation", 1)
+    rows = f"{micro} row{'s' if micro != 1 else ''} per forward pass x {passes} pass{'es' if passes != 1 else ''}"
+    if micro == 1 and passes > 1:
+        rows += " (packed rows go one per pass without FlashAttention)"
+    on = {True: "on", False: "off"}
+    gpu, cpu = on[bool(est["gradient_checkpointing"])], on[bool(est.get("cpu_gradient_checkpointing"))]
+    ckpt = (
+        f"activation checkpointing {gpu}"
+        if gpu == cpu
+        else f"activation checkpointing on a GPU: {gpu}, on a CPU: {cpu}"
+    )
+    return f"{rows}; {ckpt}"
+
+
 def render(est: dict) -> str:
     """Markdown: the numbers, the breakdown, the tiers and the full / LoRA / QLoRA side by side."""
     b, d, local = est["breakdown"], est["data"], est["local"]
@@ -357,8 +376,7 @@ def render(est: dict) -> str:
         f"**Trainable parameters:** {est['trainable_params']:,} of {est['total_params']:,} ({est['trainable_percent']:.2f} %)  ",
         f"**Peak memory on a GPU (bf16):** {est['peak_memory_gb']:.2f} GB = "
         + " + ".join(f"{k} {v:.2f}" for k, v in b.items())
-        + f"  \n**Tokens per optimizer step:** {est['tokens_per_step']:,} (micro-batch {est['micro_batch']}, "
-        f"gradient checkpointing {'on' if est['gradient_checkpointing'] else 'off'})  ",
+        + f"  \n**Tokens per optimizer step:** {est['tokens_per_step']:,} ({_step_words(est)})  ",
         f"**Data:** {d['rows']:,} rows x {d['tokens_per_row']:.0f} tokens ({d['source']}) = {d['tokens_per_epoch']:,} tokens per epoch  ",
         f"**This machine:** {local['device']} {local['memory_gb']} GB: **{local['fits']}**"
         + (
