@@ -26,7 +26,11 @@ def run_config(run_dir: str | Path) -> dict:
 
 def max_steps(run_dir: str | Path) -> int | None:
     """training.max_steps of the run's config, None when it trains for epochs (or has no config)."""
-    steps = (run_config(run_dir).get("training") or {}).get("max_steps")
+    return _max_steps_of(run_config(run_dir))
+
+
+def _max_steps_of(cfg: dict) -> int | None:
+    steps = (cfg.get("training") or {}).get("max_steps")
     try:
         return int(steps) if steps and int(steps) > 0 else None
     except (TypeError, ValueError):
@@ -69,15 +73,6 @@ def run_status(queue, run_id: str, owner: str | None) -> dict:
     }
 
 
-def charted_keys() -> dict[str, str]:
-    """{metrics.jsonl key: series name} of every method's charted metrics (the method table's `charted`)."""
-    keys: dict[str, str] = {}
-    for _, name in methods.choices():
-        for key in methods.get(name).charts:
-            keys.setdefault(key, key.split("/")[-1])
-    return keys
-
-
 def _method_keys(run_dir, metrics: list[dict]) -> tuple[str, ...]:
     """The metrics.jsonl keys the run's method charts (trainers.methods): `charted`, plus `charted_if_logged`
     keys this run did log; () for a method without charts (SFT) or an unknown one."""
@@ -90,27 +85,17 @@ def _method_keys(run_dir, metrics: list[dict]) -> tuple[str, ...]:
 
 
 def curves(queue, run_id: str, owner: str | None) -> dict:
-    """{"loss": [(step, value, series)] (train and held-out), "train": [(step, loss)], "held_out": [(step, loss)]
-    (evaluations: points, never a line), "learning_rate": [...], "method": [(step, value, series)], "method_keys":
-    the keys the run's method charts, "per_metric": {key: [(step, value)]}}."""
+    """{"train": [(step, loss)], "held_out": [(step, loss)] (evaluations: points, never a line), "learning_rate":
+    [(step, lr)], "method_keys": the keys the run's method charts, "per_metric": {key: [(step, value)]}}."""
     run = queue.get(run_id, owner)
     metrics = RunFolder(run.run_dir).metrics()
-    train = [(m["step"], m["loss"]) for m in metrics if m.get("loss") is not None]
-    held_out = [(m["step"], m["eval_loss"]) for m in metrics if m.get("eval_loss") is not None]
-    loss = [(s, v, "train") for s, v in train] + [(s, v, "held-out") for s, v in held_out]
-    lr = [(m["step"], m["learning_rate"], "learning rate") for m in metrics if "learning_rate" in m]
     keys = _method_keys(run.run_dir, metrics)
-    series = charted_keys()
-    charted = [(m["step"], m[k], series[k]) for m in metrics for k in keys if m.get(k) is not None]
-    per_metric = {k: [(m["step"], m[k]) for m in metrics if m.get(k) is not None] for k in keys}
     return {
-        "loss": loss,
-        "train": train,
-        "held_out": held_out,
-        "learning_rate": lr,
-        "method": charted,
+        "train": [(m["step"], m["loss"]) for m in metrics if m.get("loss") is not None],
+        "held_out": [(m["step"], m["eval_loss"]) for m in metrics if m.get("eval_loss") is not None],
+        "learning_rate": [(m["step"], m["learning_rate"]) for m in metrics if "learning_rate" in m],
         "method_keys": keys,
-        "per_metric": per_metric,
+        "per_metric": {k: [(m["step"], m[k]) for m in metrics if m.get(k) is not None] for k in keys},
     }
 
 
@@ -137,7 +122,7 @@ def next_eval(run_dir: str | Path, step: int, status: str, measured: bool = True
         return "first held-out loss before the first step"
     training = cfg.get("training") or {}
     strategy = str(training.get("eval_strategy") or "no").lower()
-    total = max_steps(run_dir)
+    total = _max_steps_of(cfg)
     if strategy == "steps":
         every = training.get("eval_steps") or training.get("logging_steps") or 500
         try:

@@ -127,8 +127,10 @@ def test_sft_then_dpo_queues_two_linked_runs(ctx):
     assert [ctx.queue.get(i, "local").status for i in (sft_id, dpo_id)] == ["succeeded", "succeeded"]
     status = run_state.run_status(ctx.queue, dpo_id, "local")
     assert status["progress"] == 1.0 and "rewards/margins" in status["latest"]
-    loss, lr, rewards = runs_tab.curves(ctx, dpo_id, "local")
-    assert len(loss) and len(lr) and set(rewards["series"]) == {k.split("/")[-1] for k in methods.get("dpo").charted}
+    view = runs_tab.run_view(ctx, dpo_id, "local")  # what the Runs tab draws
+    assert len(view["train"].dropna()) and len(view["learning_rate"].dropna())
+    assert view["method_keys"] == methods.get("dpo").charted
+    assert all(len(view["per_metric"][k].dropna()) for k in view["method_keys"])
     assert runs_tab.adapter_zip(ctx, sft_id, "local").endswith(".zip")
     replies = list(playground_tab.compare(ctx, sft_id, "Please greet Ada.", 0.0, 8, "local"))
     base, tuned = replies[-1]

@@ -421,9 +421,10 @@ def build(ctx: AppContext, demo_default: bool, checked_data: gr.State | None = N
         @handler("check data")
         def show_results(user, state):
             text, spans = row_view(state, 0, ctx=ctx, owner=user.owner) if state["format"] else ("", [])
+            frame = histogram_frame(state["histogram"])
             hist_update = gr.BarPlot(
-                histogram_frame(state["histogram"]),
-                sort=histogram_frame(state["histogram"])["tokens"].tolist(),
+                frame,
+                sort=frame["tokens"].tolist(),
                 title=_histogram_title(state["histogram"]),
                 visible=bool(state["histogram"]),
             )

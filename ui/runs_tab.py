@@ -46,13 +46,6 @@ def list_runs(ctx: AppContext, owner: str | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def curves(ctx: AppContext, run_id: str, owner: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Long-form frames: loss (train + held-out), learning rate, the method's charted metrics."""
-    series = status.curves(ctx.queue, run_id, owner)
-    frame = lambda rows: pd.DataFrame(rows, columns=["step", "value", "series"])  # noqa: E731
-    return frame(series["loss"]), frame(series["learning_rate"]), frame(series["method"])
-
-
 def adapter_zip(ctx: AppContext, run_id: str, owner: str | None) -> str:
     """The run's adapter as a zip (jobs.api.JobQueue.adapter_zip: owner required, regular files only)."""
     return str(ctx.queue.adapter_zip((run_id or "").strip(), owner))
@@ -124,7 +117,7 @@ def run_view(ctx: AppContext, run_id: str, owner: str) -> dict:
         "train": _frame(series["train"], "train"),
         "held_out": _frame(series["held_out"], "held-out"),
         "evaluates": bool(series["held_out"] or upcoming),
-        "learning_rate": _frame([(s, v) for s, v, _ in series["learning_rate"]], "learning rate"),
+        "learning_rate": _frame(series["learning_rate"], "learning rate"),
         "method_keys": series["method_keys"],
         "per_metric": {k: _frame(rows) for k, rows in series["per_metric"].items()},
         "log": monitor.readable_tail(Path(run.run_dir), LOG_BYTES),
