@@ -20,7 +20,7 @@
 
 Libraries read their own variables (`HF_ENDPOINT`, `HF_HUB_OFFLINE`, `OMP_*`, `WANDB_*`, ...); the studio reads
 a few of them only where it must decide something: `OMP_NUM_THREADS` / `OMP_WAIT_POLICY` in core/threads.py,
-`HF_HUB_OFFLINE` / `HF_ENDPOINT` in ui/context.py (is the Hub reachable?), `WANDB_API_KEY` / `TRACKIO_SPACE_ID`
+`HF_HUB_OFFLINE` / `HF_ENDPOINT` in data/sources.py (is the Hub reachable?), `WANDB_API_KEY` / `TRACKIO_SPACE_ID`
 in trainers/run.py (can the chosen tracker log?), and the test-only hooks in trainers/callbacks.py.
 """
 

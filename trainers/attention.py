@@ -10,11 +10,9 @@ On CPU nothing changes (transformers' default).  A kernel named in the config is
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
-from urllib.parse import urlparse
 
 from core.errors import ConfigError
+from data.sources import hub_reachable  # the one reachability probe (HF_HUB_OFFLINE, HF_ENDPOINT, proxies)
 
 FLASH_PACKAGE = "flash_attention_2"  # flash-attn, installed
 HUB_KERNEL = "kernels-community/flash-attn2"  # the same kernel, prebuilt on the Hub (transformers' own fallback)
@@ -29,20 +27,6 @@ def is_flash(implementation: str | None) -> bool:
 
 def importable(package: str) -> bool:
     return importlib.util.find_spec(package) is not None
-
-
-def hub_reachable(timeout_s: float = 2.0) -> bool:
-    """The Hub answers a TCP connection (never when HF_HUB_OFFLINE is set)."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        return False
-    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    try:
-        with socket.create_connection((url.hostname, url.port or 443), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
 
 
 def choose(requested: str | None, device: str, flash=None, kernels=None, hub=None) -> dict:

@@ -62,9 +62,7 @@ def _has_cuda() -> bool:
 
 def predicted_gb(cfg: RunConfig, tgt: Target) -> float:
     """The estimate's peak for the target: GPU memory, or CPU RAM with the process baseline (imports, data)."""
-    counts = estimate.count_parameters(
-        str(estimate._model_path(cfg)), cfg.model.revision, cfg.model.trust_remote_code, estimate._peft_key(cfg.peft)
-    )
+    counts = estimate.counts_of(cfg)
     peak = estimate.memory(counts, cfg, gpu=tgt.gpu)["peak_memory_gb"]
     return peak if tgt.gpu else peak + estimate.BASELINE_GB
 

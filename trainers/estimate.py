@@ -236,10 +236,13 @@ def flops_per_token(counts: dict, cfg: RunConfig, ckpt: bool) -> float:
     return (k + 2 * ckpt + 2 * methods.get(cfg.method).reference_forward) * n + adapter + attn
 
 
+def counts_of(cfg: RunConfig) -> dict:
+    """The config's parameter counts (count_parameters, cached per model, revision and adapter)."""
+    return count_parameters(str(_model_path(cfg)), cfg.model.revision, cfg.model.trust_remote_code, _peft_key(cfg.peft))
+
+
 def _variant(cfg: RunConfig, rows, tokens_per_row, with_tiers: bool = True) -> dict:
-    counts = count_parameters(
-        str(_model_path(cfg)), cfg.model.revision, cfg.model.trust_remote_code, _peft_key(cfg.peft)
-    )
+    counts = counts_of(cfg)
     gpu = memory(counts, cfg, gpu=True)
     cpu = memory(counts, cfg, gpu=False)
     rt, data = gpu.pop("runtime"), data_stats(cfg, rows, tokens_per_row)
@@ -334,7 +337,7 @@ def estimate(cfg: RunConfig, rows: int | None = None, tokens_per_row: float | No
     return out
 
 
-def _duration(hours: float) -> str:
+def hours_text(hours: float) -> str:
     """A time a person reads: seconds, minutes or hours (a demo's epoch is seconds, not "0.00" hours)."""
     if hours != hours:  # NaN
         return "—"
@@ -346,7 +349,7 @@ def _duration(hours: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{hours:.1f} h"
 
 
-def _dollars(x: float) -> str:
+def dollars_text(x: float) -> str:
     if x != x:  # NaN
         return "—"
     return "< 0.01" if 0 < x < 0.005 else f"{x:.2f}"
@@ -391,7 +394,7 @@ def render(est: dict) -> str:
     for t in est["tiers"]:
         lines.append(
             f"| {t['name']} | {t['gpu']} | {t['vram_gb']} | {t['fits']} | {t['usd_per_hour']:.2f} | "
-            f"{_duration(t['hours_per_epoch'])} | {_dollars(t['usd_per_epoch'])} |"
+            f"{hours_text(t['hours_per_epoch'])} | {dollars_text(t['usd_per_epoch'])} |"
         )
     lines += [
         "",
@@ -402,6 +405,6 @@ def render(est: dict) -> str:
         tier = c["cheapest_tier"] or {"name": "none fits", "usd_per_epoch": float("nan")}
         lines.append(
             f"| {name} | {c['trainable_params']:,} ({c['trainable_percent']:.2f} %) | {c['peak_memory_gb']:.1f} | "
-            f"{tier['name']} | {_dollars(tier['usd_per_epoch'])} |"
+            f"{tier['name']} | {dollars_text(tier['usd_per_epoch'])} |"
         )
     return "\n".join(lines)

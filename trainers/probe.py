@@ -124,9 +124,7 @@ def _predicted_rate(cfg, est: dict, device: str, gpu_name: str | None) -> tuple[
     tiers from a GPU one whose model is in the tier table."""
     from core import threads
 
-    counts = estimate.count_parameters(
-        str(estimate._model_path(cfg)), cfg.model.revision, cfg.model.trust_remote_code, estimate._peft_key(cfg.peft)
-    )
+    counts = estimate.counts_of(cfg)
     if device != "cuda":
         fpt = estimate.flops_per_token(counts, cfg, ckpt=False)
         cores = threads.configure()["threads"]
@@ -254,9 +252,9 @@ def render(result: dict) -> str:
     for t in result["tiers"]:
         mark = " *" if t["corrected"] else ""
         lines.append(
-            f"| {t['name']} | {t['vram_gb']} | {t['fits']} | {estimate._duration(t['hours_per_epoch'])} | "
-            f"{estimate._duration(t['hours_per_epoch_corrected'])}{mark} | "
-            f"{estimate._dollars(t['usd_per_epoch_corrected'])}{mark} |"
+            f"| {t['name']} | {t['vram_gb']} | {t['fits']} | {estimate.hours_text(t['hours_per_epoch'])} | "
+            f"{estimate.hours_text(t['hours_per_epoch_corrected'])}{mark} | "
+            f"{estimate.dollars_text(t['usd_per_epoch_corrected'])}{mark} |"
         )
     if result["tiers"] and not any(t["corrected"] for t in result["tiers"]):
         lines.append("\nNo tier corrected: this machine's speed is not comparable with any tier's.")

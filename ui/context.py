@@ -7,14 +7,13 @@ authorizes every request (jobs.access, the run's owner) before it asks the cache
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core import settings
 from core.paths import RECIPES, ROOT, studio_home
 from data.demo.build import DEFAULT_QUESTION
+from data.sources import hub_reachable
 from evaluation.chat import ModelCache
 from jobs.api import JobQueue
 from jobs.runner import Worker
@@ -24,18 +23,6 @@ DEMO_DPO = ROOT / "data" / "demo" / "dpo_train.jsonl"
 DEMO_KTO = ROOT / "data" / "demo" / "kto_train.jsonl"
 DEMO_GRPO = ROOT / "data" / "demo" / "grpo_train.jsonl"
 DEMO_QUESTION = DEFAULT_QUESTION  # the Playground's first message: a held-out question the default demo SFT answers
-
-
-def hub_reachable(timeout: float = 1.5) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        return False
-    host = os.environ.get("HF_ENDPOINT", "https://huggingface.co").split("://")[-1].split("/")[0]
-    name, _, port = host.partition(":")
-    try:
-        socket.create_connection((name, int(port or 443)), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 @dataclass

@@ -170,7 +170,7 @@ def _estimate_words(doc: dict, plan: precheck.StagePlan) -> str:
     local = est["local"]
     words = f"peak ~{est['peak_memory_gb']:.2f} GB on a GPU, {local['fits']} here ({local['device']})"
     if tier:
-        words += f", ~{estimator._duration(tier['hours_per_epoch'])} per epoch on {tier['name']}"
+        words += f", ~{estimator.hours_text(tier['hours_per_epoch'])} per epoch on {tier['name']}"
     return words
 
 
