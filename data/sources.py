@@ -289,6 +289,21 @@ def offline_refusal(source: str) -> DataError:
     )
 
 
+def peek(source: str, split: str, subset: str | None, revision: str | None, rows: int, token: str | None = None):
+    """A Hub dataset's first `rows` rows, streamed (nothing downloaded in full), as a `datasets.Dataset`; None
+    when it cannot be had (unreachable, private, odd features): the run's own doctor then says why in full."""
+    import itertools
+
+    import datasets
+
+    try:
+        stream = datasets.load_dataset(source, name=subset, split=split, revision=revision, streaming=True, token=token)
+        first = list(itertools.islice(stream, rows))
+        return datasets.Dataset.from_list(first) if first else None
+    except Exception:  # noqa: BLE001 - the caller treats "no sample" as "nothing to say before the run"
+        return None
+
+
 def load(
     source: str,
     split: str = "train",

@@ -83,22 +83,10 @@ PEEK_ROWS = 50  # a Hub dataset's first rows streamed for the verdict at Start (
 def hub_errors(cfg, token: str | None = None) -> list[str]:
     """The doctor's errors on a Hub dataset's first rows, streamed: the wrong kind of data for the method, rows it
     cannot read.  [] when the Hub cannot be reached or the stream fails: the run's own doctor reports those."""
-    import itertools
-
-    import datasets
-
     if not sources.hub_reachable():
         return []
     section = cfg.data
-    try:
-        stream = datasets.load_dataset(
-            section.source, name=section.subset, split=section.split, revision=section.revision, streaming=True,
-            token=token,
-        )  # fmt: skip
-        rows = list(itertools.islice(stream, PEEK_ROWS))
-        sample = datasets.Dataset.from_list(rows) if rows else None
-    except Exception:  # noqa: BLE001 - unreachable, private, odd features: the run's doctor says it in full
-        return []
+    sample = sources.peek(section.source, section.split, section.subset, section.revision, PEEK_ROWS, token)
     if sample is None:
         return []
     _, report, _ = doctor.examine(sample, methods.get(cfg.method).task, section)
