@@ -292,7 +292,12 @@ SCORER_SENTENCE = (
 )
 
 
+def is_scorer(adapter_config: dict) -> bool:
+    """A reward model's adapter (PEFT task SEQ_CLS): it scores text, it does not chat."""
+    return str(adapter_config.get("task_type", "")).upper() == "SEQ_CLS"
+
+
 def refuse_scorer(adapter_config: dict, what: str) -> None:
     """One sentence when a chat tool is handed a reward model's adapter (PEFT task SEQ_CLS)."""
-    if str(adapter_config.get("task_type", "")).upper() == "SEQ_CLS":
+    if is_scorer(adapter_config):
         raise ModelError(SCORER_SENTENCE.format(what=what))

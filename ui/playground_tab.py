@@ -18,7 +18,7 @@ from core.runfolder import RunFolder, read_json
 from evaluation import chat
 from jobs import access
 from jobs.api import JobError
-from trainers.models import refuse_scorer, resolve_model_path
+from trainers.models import is_scorer, refuse_scorer, resolve_model_path
 from ui import api_names
 from ui.context import DEMO_QUESTION, AppContext
 from ui.handlers import handler, sign_in_sentence
@@ -79,7 +79,7 @@ def adapter_choices(ctx: AppContext, owner: str | None) -> list[tuple[str, str]]
         adapter = folder.adapter()
         if adapter is None or not (adapter / "adapter_config.json").is_file():
             continue
-        if str(read_json(adapter / "adapter_config.json").get("task_type", "")).upper() == "SEQ_CLS":
+        if is_scorer(read_json(adapter / "adapter_config.json")):
             continue
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.finished_at or run.created_at))
         found.append((" · ".join(x for x in (run.name, folder.summary().method or "", when) if x), run.id))
