@@ -8,7 +8,6 @@ never served to someone who may not name it.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 
 import gradio as gr
@@ -19,7 +18,7 @@ from evaluation import chat
 from jobs import access
 from jobs.api import JobError
 from trainers.models import is_scorer, refuse_scorer, resolve_model_path
-from ui import api_names
+from ui import api_names, fmt
 from ui.context import DEMO_QUESTION, AppContext
 from ui.handlers import handler, sign_in_sentence
 
@@ -81,7 +80,7 @@ def adapter_choices(ctx: AppContext, owner: str | None) -> list[tuple[str, str]]
             continue
         if is_scorer(read_json(adapter / "adapter_config.json")):
             continue
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.finished_at or run.created_at))
+        when = fmt.when(run.finished_at or run.created_at)
         found.append((" · ".join(x for x in (run.name, folder.summary().method or "", when) if x), run.id))
     return found
 
