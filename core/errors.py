@@ -68,6 +68,10 @@ def _raised_in_training_args(exc: BaseException) -> bool:
     return False
 
 
+OOM_ADVICE = (  # what to change after an out-of-memory failure (here and in jobs/monitor.py)
+    "lower training.per_device_train_batch_size or training.max_length, use model.quantization: 4bit (QLoRA), "
+    "or set training.activation_checkpointing: true."
+)
 DISK_FULL = "The disk is full: delete old runs or checkpoints to free space, then resume the run."
 DISK_FULL_TEXTS = ("no space left on device", "database or disk is full", "the disk is full")
 
@@ -104,10 +108,7 @@ def user_message(exc: BaseException) -> str:
         or any(t in lowered for t in ("out of memory", "can't allocate memory", "cannot allocate memory"))
     ):
         where = "GPU" if "cuda" in lowered or type(exc).__name__ == "OutOfMemoryError" else "run"
-        return (
-            f"The {where} ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
-            "use model.quantization: 4bit (QLoRA), or set training.activation_checkpointing: true."
-        )
+        return f"The {where} ran out of memory: {OOM_ADVICE}"
     if any(
         t in lowered for t in ("couldn't connect to", "offline mode", "couldn't reach", "name or service not known")
     ):

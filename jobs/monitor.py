@@ -90,10 +90,7 @@ def read_summary(run_dir: Path) -> dict:
 
 
 DISK_FULL = errors.DISK_FULL
-OOM = (
-    "The run ran out of memory: lower training.per_device_train_batch_size or training.max_length, "
-    "use model.quantization: 4bit (QLoRA), or set training.activation_checkpointing: true."
-)
+OOM = f"The run ran out of memory: {errors.OOM_ADVICE}"
 PATTERNS = [  # (text in the log, exit reason, message)
     ("out of memory", "out_of_memory", OOM),
     ("can't allocate memory", "out_of_memory", OOM),
