@@ -681,7 +681,7 @@ def execute(
                 eval_before = trainer.evaluate()
             result = train_or_restore(trainer, resume.checkpoint, int(args.get("max_steps") or -1))
         if stopper.requested:
-            summary.update(status="cancelled", global_step=trainer.state.global_step)
+            summary.update(status="cancelled", global_step=trainer.state.global_step + offset)  # as metrics count
             summary.update(wall_time_s=round(time.time() - started, 2), **_peak_memory(hw, parts))
             folder.write_summary(summary)
             log.info("Stopped on request after step %s; checkpoint saved.", trainer.state.global_step)
