@@ -78,6 +78,12 @@ def local_token() -> str | None:
     return get("HF_TOKEN") or None
 
 
+def user_token(token: str | None) -> str | None:
+    """The token a user's work runs with: their own, else (off a shared Space only) the one local user's HF_TOKEN.
+    On a shared Space the Space's own HF_TOKEN never stands in for a user's."""
+    return token or (None if multi_user() else local_token())
+
+
 def remote_code_allowed() -> bool:
     return flag("STUDIO_ALLOW_REMOTE_CODE")
 

@@ -68,8 +68,7 @@ def run_probe(home, raw: dict, owner: str, token: str | None, steps: int) -> dic
     work = Path(tempfile.mkdtemp(prefix="probe-", dir=area))
     try:
         (work / "config.yaml").write_text(yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), encoding="utf-8")
-        if not token and not settings.multi_user():
-            token = settings.local_token()  # off a shared Space the one user's own token, as for a queued run
+        token = settings.user_token(token)  # as for a queued run
         env = child_env(home, token, threads.child_threads())
         cmd = [sys.executable, "-m", "trainers", "probe", str(work / "config.yaml"), "--steps", str(int(steps))]
         cmd += ["--json", "--keep", str(work / "run")]

@@ -181,9 +181,7 @@ class Worker:
     def _env(self, run_id: str) -> dict:
         """Allowlisted environment + this run's owner token.  Off a shared Space the one user's own HF_TOKEN
         stands in for a token lost with a restart; on a Space the Space's token never does."""
-        token = self.tokens.get(run_id)
-        if not token and not settings.multi_user():
-            token = settings.local_token()
+        token = settings.user_token(self.tokens.get(run_id))
         cpu = threads.child_threads(self.cpu_reserve, self.concurrency)
         return child_env(self.home, token, cpu)
 

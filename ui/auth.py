@@ -18,9 +18,7 @@ def identity(profile=None, oauth_token=None) -> tuple[str | None, str | None]:
     if profile is not None:
         owner = profile.get("preferred_username") or getattr(profile, "username", None)
         token = getattr(oauth_token, "token", None)
-        token = None if token == MOCK_TOKEN else token
-        if not token and not settings.multi_user():
-            token = settings.local_token()
+        token = settings.user_token(None if token == MOCK_TOKEN else token)
         return owner or None, token
     if settings.multi_user():
         return None, None
