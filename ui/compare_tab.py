@@ -34,7 +34,7 @@ from ui import api_names, auth
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error, in_ui_words, ui_error
 from ui.handlers import handler
-from ui.train_form import default_lr, trained_on
+from ui.train_form import default_lr, is_number, section_of, trained_on
 from ui.train_tab import REMEASURE
 
 METHOD_CHOICES = methods.choices()
@@ -157,24 +157,16 @@ class CompareForm:
         return out
 
 
-def _section(cfg: dict, key: str) -> dict:
-    return cfg.get(key) if isinstance(cfg.get(key), dict) else {}
-
-
 def _source(cfg: dict, key: str) -> str | None:
-    source = _section(cfg, key).get("source")
+    source = section_of(cfg, key).get("source")
     return source if isinstance(source, str) else None
-
-
-def _num(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def form_values(cfg: dict) -> dict:
     """The form fields a comparison config covers, {CompareForm field: value} ("learning_rates" a dict); a
     section the config leaves out reads as the form's empty value (no feedback data, no LLM judge ...)."""
     out: dict = {}
-    if isinstance(_section(cfg, "model").get("name_or_path"), str):
+    if isinstance(section_of(cfg, "model").get("name_or_path"), str):
         out["model"] = cfg["model"]["name_or_path"]
     out["one_dataset"] = "data" in cfg
     sft = _source(cfg, "data") if "data" in cfg else _source(cfg, "sft_data")
@@ -186,26 +178,28 @@ def form_values(cfg: dict) -> dict:
     out["prompt_source"] = _source(cfg, "prompt_data") or ""
     if isinstance(cfg.get("arms"), list):
         out["arms"] = [a for a in cfg["arms"] if a in ARM_LABELS]
-    if _num(_section(cfg, "peft").get("r")):
+    if is_number(section_of(cfg, "peft").get("r")):
         out["rank"] = int(cfg["peft"]["r"])
-    training = _section(cfg, "training")
-    per_method = [_section(cfg, f"{name}_training").get("max_steps") for _, name in METHOD_CHOICES]
-    steps = training.get("max_steps", 0 if "num_train_epochs" in training else next(filter(_num, per_method), None))
-    if _num(steps):
+    training = section_of(cfg, "training")
+    per_method = [section_of(cfg, f"{name}_training").get("max_steps") for _, name in METHOD_CHOICES]
+    steps = training.get(
+        "max_steps", 0 if "num_train_epochs" in training else next(filter(is_number, per_method), None)
+    )
+    if is_number(steps):
         out["steps"] = int(steps)
-    if _num(training.get("max_length")):
+    if is_number(training.get("max_length")):
         out["max_length"] = int(training["max_length"])
-    rates = {name: _section(cfg, f"{name}_training").get("learning_rate") for _, name in METHOD_CHOICES}
-    out["learning_rates"] = {name: float(lr) for name, lr in rates.items() if _num(lr)}
+    rates = {name: section_of(cfg, f"{name}_training").get("learning_rate") for _, name in METHOD_CHOICES}
+    out["learning_rates"] = {name: float(lr) for name, lr in rates.items() if is_number(lr)}
     existing = cfg.get("existing")
     out["existing"] = ", ".join(map(str, existing)) if isinstance(existing, dict | list) else ""
-    judges = _section(cfg, "judges")
-    reward, llm = _section(judges, "reward_model"), _section(judges, "llm")
+    judges = section_of(cfg, "judges")
+    reward, llm = section_of(judges, "reward_model"), section_of(judges, "llm")
     out["reward_judge"] = "train" if reward.get("train") else str(reward.get("model") or "")
     out["llm_judge"] = str(llm.get("model") or "")
     if llm.get("backend") in ("inference", "local"):
         out["llm_backend"] = llm["backend"]
-    tasks = _section(judges, "forgetting").get("tasks")
+    tasks = section_of(judges, "forgetting").get("tasks")
     out["forgetting_tasks"] = ", ".join(map(str, tasks)) if isinstance(tasks, list) else ""
     if judges.get("primary") in ("verifiable", "reward_model", "llm"):
         out["primary_judge"] = judges["primary"]
@@ -230,28 +224,28 @@ def merge_form(text: str, form: CompareForm) -> str:
     changed = {k for k, v in mine.items() if k != "learning_rates" and said.get(k, object()) != v}
     out = copy.deepcopy(old)
     if "model" in changed:
-        out["model"] = {**_section(old, "model"), **new["model"]}
+        out["model"] = {**section_of(old, "model"), **new["model"]}
     if changed & {"sft_source", "pref_source", "one_dataset"}:
         if form.one_dataset:
-            prev = _section(old, "data") or _section(old, "sft_data")
+            prev = section_of(old, "data") or section_of(old, "sft_data")
             out.pop("sft_data", None), out.pop("preference_data", None)
             out["data"] = _data_section(prev, new["data"])
         else:
-            sft_prev = _section(old, "sft_data") or _section(old, "data")
+            sft_prev = section_of(old, "sft_data") or section_of(old, "data")
             out.pop("data", None)
             out["sft_data"] = _data_section(sft_prev, new["sft_data"])
-            out["preference_data"] = _data_section(_section(old, "preference_data"), new["preference_data"])
+            out["preference_data"] = _data_section(section_of(old, "preference_data"), new["preference_data"])
     for field, key in (("feedback_source", "feedback_data"), ("prompt_source", "prompt_data")):
         if field in changed:
             if key in new:
-                out[key] = _data_section(_section(old, key), new[key])
+                out[key] = _data_section(section_of(old, key), new[key])
             else:
                 out.pop(key, None)
     if "arms" in changed:
         out["arms"] = new["arms"]
     if "rank" in changed:
-        out["peft"] = {**_section(old, "peft"), **new["peft"]}
-    training = {**_section(old, "training")}
+        out["peft"] = {**section_of(old, "peft"), **new["peft"]}
+    training = {**section_of(old, "training")}
     if "steps" in changed:
         for key in ("max_steps", "num_train_epochs", "logging_steps"):
             training.pop(key, None)
@@ -266,7 +260,7 @@ def merge_form(text: str, form: CompareForm) -> str:
         out["training"] = {**new["training"], **training} if not old else training
     for name, lr in form.learning_rates.items():
         if said.get("learning_rates", {}).get(name) != lr:
-            out[f"{name}_training"] = {**new[f"{name}_training"], **_section(out, f"{name}_training")}
+            out[f"{name}_training"] = {**new[f"{name}_training"], **section_of(out, f"{name}_training")}
             out[f"{name}_training"]["learning_rate"] = float(lr)
     if "existing" in changed:
         if "existing" in new:
@@ -275,7 +269,7 @@ def merge_form(text: str, form: CompareForm) -> str:
             out.pop("existing", None)
     judge_fields = {"primary_judge", "reward_judge", "llm_judge", "llm_backend", "forgetting_tasks"}
     if changed & judge_fields:
-        judges = {k: v for k, v in _section(old, "judges").items() if k not in ("reward_model", "llm", "forgetting")}
+        judges = {k: v for k, v in section_of(old, "judges").items() if k not in ("reward_model", "llm", "forgetting")}
         out["judges"] = {**new["judges"], **{k: v for k, v in judges.items() if k != "primary"}}
         out["judges"]["primary"] = new["judges"]["primary"]
     for key in ("seed",):

@@ -267,11 +267,13 @@ def merge_form(text: str, form: TrainForm) -> str:
     return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True)
 
 
-def _number(value) -> bool:
+def is_number(value) -> bool:
+    """A YAML number (not a bool): what a numeric form field can show."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _section(doc: dict, name: str) -> dict:
+def section_of(doc: dict, name: str) -> dict:
+    """A config's section as a mapping ({} when it is missing or not a mapping, as while typing)."""
     return doc.get(name) if isinstance(doc.get(name), dict) else {}
 
 
@@ -284,7 +286,7 @@ def form_values(docs: list[dict]) -> dict[str, object]:
     if arm:
         out["method"] = arm
     first = docs[0]
-    model, peft, training = _section(first, "model"), _section(first, "peft"), _section(first, "training")
+    model, peft, training = section_of(first, "model"), section_of(first, "peft"), section_of(first, "training")
     if isinstance(model.get("name_or_path"), str):
         out["model"] = model["name_or_path"]
     kinds = (peft.get("type", "lora"), model.get("quantization", "none"))
@@ -292,10 +294,10 @@ def form_values(docs: list[dict]) -> dict[str, object]:
         out["peft_kind"] = PEFT_LABELS[kinds]
     for doc in docs:
         name = str(doc.get("method", "sft"))
-        source = _section(doc, "data").get("source")
+        source = section_of(doc, "data").get("source")
         if name in methods.names() and isinstance(source, str):
             out.setdefault(DATA_KIND_SOURCE[methods.get(name).data_kinds[0]], source)
-        dpo_loss = _section(doc, "training").get("loss_type")
+        dpo_loss = section_of(doc, "training").get("loss_type")
         if name == "dpo":
             dpo_loss = dpo_loss[0] if isinstance(dpo_loss, list) and len(dpo_loss) == 1 else dpo_loss or "sigmoid"
             if dpo_loss in DPO_LOSSES:
@@ -311,7 +313,7 @@ def form_values(docs: list[dict]) -> dict[str, object]:
         "max_length": training.get("max_length"),
         "r": peft.get("r"),
     }
-    out.update({k: v for k, v in numbers.items() if _number(v)})
+    out.update({k: v for k, v in numbers.items() if is_number(v)})
     repo = training.get("hub_model_id")
     suffix = f"-{first.get('method', 'sft')}"
     if training.get("push_to_hub") and isinstance(repo, str) and repo.endswith(suffix):
