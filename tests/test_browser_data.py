@@ -26,6 +26,12 @@ def _plain(color: str) -> bool:
     return color in ("", "transparent", "rgba(0, 0, 0, 0)")
 
 
+def _painted(spans: list[dict]) -> list[dict] | None:
+    """The spans once every highlighted one has its colour, else None."""
+    marked = [s for s in spans if s["highlighted"]]
+    return spans if marked and not any(_plain(s["background"]) for s in marked) else None
+
+
 def _check_upload(page) -> dict:
     """Upload the fixture with its mapping, Check it, see the loss mask, histogram, findings and carry button."""
     page.get_by_role("tab", name="Data").first.click()
@@ -36,7 +42,8 @@ def _check_upload(page) -> dict:
     page.get_by_role("button", name="Check data").click()
 
     page.locator("#data-use").wait_for(state="visible")  # "Use this data for training": the doctor said trainable
-    spans = wait(lambda: page.evaluate(SPANS_JS), 20)
+    # gradio paints a category's colour a render after the spans appear: wait for the paint, not just the spans.
+    spans = wait(lambda: _painted(page.evaluate(SPANS_JS)), 20) or page.evaluate(SPANS_JS)
     trained = [s for s in spans if "water boils at 212" in s["text"]]
     assert trained and trained[0]["highlighted"] and not _plain(trained[0]["background"]), spans  # the completion
     prompt = [s for s in spans if "boiling point of water" in s["text"]]
