@@ -87,8 +87,13 @@ def test_runs_tab_summary_overlay_and_delete_confirmation(playwright_api, studio
         question.wait_for(state="hidden")
         page.get_by_role("button", name="Delete", exact=True).click()
         page.get_by_role("button", name="Confirm delete").click()
-        page.get_by_text(f"Deleted run {ids[-1]} and its files.").wait_for()
+        done = page.locator("#runs-action").get_by_text(f"Deleted run {ids[-1]} and its files.")
+        done.wait_for()
         assert [r.id for r in ctx.queue.list("local")] == ids[:1]
+        # the next refreshes drop the run from the table and select the other one; the answer stays on the page
+        table, box = page.locator("#runs-table"), page.get_by_label("Selected run id")
+        assert wait(lambda: ids[-1] not in table.inner_text() and box.input_value() == ids[0], 30), table.inner_text()
+        assert done.is_visible()
 
     with open_page(playwright_api, url, problems, width=1280, height=900, dark=True) as page:
         page.get_by_role("tab", name="Runs").click()

@@ -204,6 +204,8 @@ def build(ctx: AppContext, selected_run):
             resume = gr.Button("Resume", min_width=90)
             delete = gr.Button("Delete", min_width=90)
             download = gr.Button("Download adapter (.zip)", min_width=160)
+        # what the user's last action did: its own line, which the 2-second refresh never overwrites
+        action_md = gr.Markdown(elem_id="runs-action")
         with gr.Row(visible=False) as confirm_row:
             confirm_md = gr.Markdown()
             confirm = gr.Button("Confirm delete", variant="stop", min_width=120, scale=0)
@@ -267,11 +269,15 @@ def build(ctx: AppContext, selected_run):
             if not owner or not len(runs):
                 line = SIGNED_OUT if not owner else EMPTY
                 return gr.update(value=runs, visible=False), "", line, hidden, *idle, "", gr.skip(), *choices
-            run_id = (run_id or "").strip() or status.default_run(ctx.queue, owner)
+            chosen = (run_id or "").strip()
+            run_id = chosen or status.default_run(ctx.queue, owner)
+            # the box is written only when it was empty: a tick computed before the user chose or deleted a run must
+            # not put the old id back when it lands after that choice
+            box = gr.skip() if chosen else run_id
             try:
                 view = run_view(ctx, run_id, owner)
             except StudioError as exc:
-                return gr.update(value=runs, visible=True), run_id, str(exc), hidden, *idle, "", gr.skip(), *choices
+                return gr.update(value=runs, visible=True), box, str(exc), hidden, *idle, "", gr.skip(), *choices
             sent = dict(sent or {})
             limits = held_out_limits(view["held_out"], view["max_steps"])
             plots = [
@@ -294,7 +300,7 @@ def build(ctx: AppContext, selected_run):
                 plots.append(staged(sent, f"method-{i}", frame, _seed(), **shown))
             summary = gr.update(value=view["summary"], visible=bool(view["summary"]))
             table_update = gr.update(value=runs, visible=True)
-            return table_update, run_id, view["status"], summary, *plots, view["log"], sent, *choices
+            return table_update, box, view["status"], summary, *plots, view["log"], sent, *choices
 
         @handler(None)  # the run started on the Train tab (this page's own state)
         def run_started(user, run_id):
@@ -329,19 +335,19 @@ def build(ctx: AppContext, selected_run):
                     result = ctx.queue.resume(run_id, user.owner, user.token)
                 else:
                     result = getattr(ctx.queue, action)(run_id, user.owner)
-                return f"{action}: {result or 'done'}"
+                return f"Run {run_id}: {result or 'done'}."
 
             return acted
 
         for button, action in ((cancel, "cancel"), (resume, "resume")):
-            button.click(act(action), [run_box], state_md, api_name=False)
+            button.click(act(action), [run_box], action_md, api_name=False)
 
         @handler("start runs", launch=True)  # a new queued run from the finished one's last state
         def train_more(user, run_id, steps):
             new_id = train_more_steps(ctx, run_id, steps, user.owner, user.token)
             return f"Queued {new_id}: {int(steps)} more steps of {run_id.strip()}, continuing its curves.", new_id
 
-        more.click(train_more, [run_box, more_steps], [state_md, run_box], api_name=False)
+        more.click(train_more, [run_box, more_steps], [action_md, run_box], api_name=False)
 
         @handler("delete runs")
         def delete_asked(user, run_id):
@@ -355,7 +361,7 @@ def build(ctx: AppContext, selected_run):
             done = confirm_delete(ctx, run_id, user.owner)
             return gr.update(visible=False), done, None, ""
 
-        confirm.click(delete_confirmed, [pending], [confirm_row, state_md, pending, run_box], api_name=False)
+        confirm.click(delete_confirmed, [pending], [confirm_row, action_md, pending, run_box], api_name=False)
 
         @handler(None)
         def kept(user):
@@ -381,6 +387,7 @@ def build(ctx: AppContext, selected_run):
         "run_box": run_box,
         "loss_plot": loss_plot,
         "status": state_md,
+        "action": action_md,
         "summary": summary_md,
         "train_more_row": train_more_row,
         **compare_parts,
