@@ -65,18 +65,14 @@ def test_start_a_run_in_the_browser_and_watch_its_loss_curve(playwright_api, stu
 
             page.get_by_role("button", name="Start", exact=True).click()
             queued = page.get_by_text(re.compile(r"Queued \S+ — follow it on the Runs tab")).first
-            queued.wait_for()
+            queued.wait_for(timeout=60_000)  # the data check and the tokenizer run first
             run_id = re.search(r"Queued (\S+) —", queued.inner_text()).group(1)
             assert ctx.queue.get(run_id, "local").status in ("queued", "running", "succeeded")
 
             # Runs tab: the timer (2 s) selects the run and draws its curves while it trains.
             page.get_by_role("tab", name="Runs").click()
             run_box = page.get_by_label("Selected run id")
-            page.wait_for_function(
-                "id => Array.from(document.querySelectorAll('textarea, input')).some(e => e.value === id)",
-                arg=run_id,
-            )
-            assert run_box.input_value() == run_id
+            assert _wait(lambda: run_box.input_value() == run_id, 30), run_box.input_value()
 
             def progressed():
                 state = client.predict(run_id, api_name="/" + api_names.RUN_STATUS)
@@ -88,7 +84,7 @@ def test_start_a_run_in_the_browser_and_watch_its_loss_curve(playwright_api, stu
             )
             assert state["status"] in ("running", "succeeded") and state["max_steps"] == MAX_STEPS, state
             assert state["latest"]["loss"] > 0 and 0 < state["progress"] <= 1, state
-            drawn = _wait(lambda: _train_line(_loss_plot(page)), 20)
+            drawn = _wait(lambda: _train_line(_loss_plot(page)), 45)
             live = _loss_plot(page)
             assert drawn, f"the Loss plot drew no train curve: {live}"
             page.get_by_text(re.compile(rf"(running|succeeded) — step \d+ of {MAX_STEPS}")).first.wait_for()
@@ -98,7 +94,7 @@ def test_start_a_run_in_the_browser_and_watch_its_loss_curve(playwright_api, stu
             # A fresh page whose plot starts with data must render it right (numeric axes, visible line).
             page.reload()
             page.get_by_role("tab", name="Runs").click()
-            fresh = _wait(lambda: _renders_correctly(_loss_plot(page)) and _loss_plot(page), 20)
+            fresh = _wait(lambda: _renders_correctly(_loss_plot(page)) and _loss_plot(page), 45)
             _save(page, tmp_path, "runs_tab_reloaded.png")
             assert fresh, f"the Loss plot of a reloaded page is wrong: {_loss_plot(page)}"
         finally:

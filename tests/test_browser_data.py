@@ -49,8 +49,10 @@ def _check_upload(page) -> dict:
     prompt = [s for s in spans if "boiling point of water" in s["text"]]
     assert prompt and not prompt[0]["highlighted"], spans  # its prompt is context
     page.locator("#data-hist svg.marks").first.wait_for()
-    assert "cut past max length" in page.locator("#data-hist").inner_text()  # the cut is marked in the legend
-    assert page.locator("#data-findings").get_by_text("tiny").count() >= 1  # 5 rows: the doctor's warning
+    hist = page.locator("#data-hist")  # vega draws the legend after the svg exists
+    assert wait(lambda: "cut past max length" in hist.inner_text(), 20), hist.inner_text()  # the cut, in the legend
+    findings = page.locator("#data-findings").get_by_text("tiny")  # 5 rows: the doctor's warning
+    assert wait(lambda: findings.count() >= 1, 20), page.locator("#data-findings").inner_text()
     assert page.get_by_text("Trainable by SFT").count() == 1
     return page.evaluate(OVERFLOW_JS)
 

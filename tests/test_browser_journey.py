@@ -114,7 +114,8 @@ def test_upload_map_carry_train_reload_and_find_the_run_everywhere(playwright_ap
         wait(lambda: ctx.queue.get(first, "local").status not in ("queued", "running"), 240, every=1.0)
         assert ctx.queue.get(first, "local").status == "succeeded", ctx.queue.get(first, "local")
         run_box.fill(first)
-        wait(lambda: "Summary (succeeded)" in page.locator("#runs-summary").inner_text(), 30)
+        # hidden while the running run was selected (not in the page): wait for it to be there, then read it
+        page.locator("#runs-summary").get_by_text("Summary (succeeded)").wait_for(timeout=60_000)
         assert "held-out loss" in page.locator("#runs-summary").inner_text()
         save(page, tmp_path, "journey-4-runs-finished.png")
 

@@ -55,12 +55,12 @@ def test_runs_tab_summary_overlay_and_delete_confirmation(playwright_api, studio
             return [p["title"] for p in page.evaluate(PLOTS_JS)]
 
         # the DPO run: its method's metrics, each on its own chart; held-out loss as points
-        assert wait(lambda: "Title text 'rewards/margins'" in titles(), 10), titles()
+        assert wait(lambda: "Title text 'rewards/margins'" in titles(), 30), titles()
         held_out = wait(
-            lambda: (page.evaluate(HELD_OUT_JS) or {}).get("points") == 2 and page.evaluate(HELD_OUT_JS), 10
+            lambda: (page.evaluate(HELD_OUT_JS) or {}).get("points") == 2 and page.evaluate(HELD_OUT_JS), 30
         )
         assert held_out == {"points": 2, "lines": 0}, page.evaluate(HELD_OUT_JS)  # before and after: two points
-        assert wait(lambda: _train_line(_loss_plot(page)), 10), _loss_plot(page)
+        assert wait(lambda: _train_line(_loss_plot(page)), 30), _loss_plot(page)
 
         page.get_by_text("Compare runs: overlay their loss and diff their configs").click()
         picker = page.get_by_label("Runs to compare (two or more of yours)")
@@ -75,7 +75,7 @@ def test_runs_tab_summary_overlay_and_delete_confirmation(playwright_api, studio
             lines = [ln for ln in (plot or {}).get("lines", []) if "L" in ln["d"] and ln["stroke"]]
             return len(lines) == 2 and lines
 
-        assert wait(overlay_lines, 20), page.evaluate(PLOTS_JS)
+        assert wait(overlay_lines, 30), page.evaluate(PLOTS_JS)
         assert _fits(page)
         save(page, tmp_path, "runs_tab_1280_light.png")
 

@@ -268,7 +268,7 @@ def build(ctx: AppContext, selected_run):
             idle = [gr.skip()] * (3 + METHOD_PLOTS)
             if not owner or not len(runs):
                 line = SIGNED_OUT if not owner else EMPTY
-                return gr.update(value=runs, visible=False), "", line, hidden, *idle, "", gr.skip(), *choices
+                return gr.update(value=runs, visible=False), gr.skip(), line, hidden, *idle, "", gr.skip(), *choices
             chosen = (run_id or "").strip()
             run_id = chosen or status.default_run(ctx.queue, owner)
             # the box is written only when it was empty: a tick computed before the user chose or deleted a run must
