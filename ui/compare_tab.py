@@ -31,6 +31,7 @@ from jobs.comparisons import (
 from trainers import methods
 from trainers.config import yaml_syntax_error
 from ui import api_names, auth
+from ui.boxes import hide, problem_update, shown
 from ui.context import DEMO_DPO, DEMO_SFT, RECIPES, AppContext
 from ui.errors import as_gr_error, in_ui_words, ui_error
 from ui.handlers import handler
@@ -128,8 +129,8 @@ class CompareForm:
             "training": training,
         }
         for name, lr in self.learning_rates.items():
-            shown = {k: v for k, v in methods.get(name).defaults.items() if k in SHOWN_DEFAULTS}
-            cfg[f"{name}_training"] = {"learning_rate": float(lr), **shown}
+            engine = {k: v for k, v in methods.get(name).defaults.items() if k in SHOWN_DEFAULTS}
+            cfg[f"{name}_training"] = {"learning_rate": float(lr), **engine}
         ids = [x.strip() for x in (self.existing or "").replace("\n", ",").split(",") if x.strip()]
         if ids:
             cfg["existing"] = {run_id: run_id for run_id in ids}
@@ -499,7 +500,7 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
         report_bottom = gr.Markdown()
         report_file = gr.File(label="report.json", visible=False)
         known = gr.State(None)  # the picker's choices as last sent to this page
-        shown = gr.State(None)  # which report version this page shows
+        report_version = gr.State(None)  # which report version this page shows
         timer = gr.Timer(3.0)
 
         fields = [c for name, c in form.items() if name != "learning_rates"] + list(rates.values())
@@ -507,9 +508,6 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
         def form_updates(values: dict) -> dict:
             out = {form[k]: v for k, v in values.items() if k in form and k != "learning_rates"}
             return out | {rates[m]: lr for m, lr in values.get("learning_rates", {}).items() if m in rates}
-
-        def problem_update(sentence: str) -> dict:
-            return gr.update(visible=bool(sentence), value=f"**Config problem:** {sentence}" if sentence else "")
 
         @handler(None)  # the form's changes written into the YAML shown: nothing on the server is read
         def form_changed(user, values: dict):  # gradio passes a set of inputs as one {component: value}
@@ -571,15 +569,21 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
             drawn = [v for v in (loss, metrics) if isinstance(v, str | type(None))]
             return *view, gr.update(visible=any(drawn)) if drawn else gr.skip()
 
-        outputs = [picker, known, arms_md, report_top, loss_img, metrics_img, report_bottom, report_file, shown]
+        outputs = [
+            picker,
+            known,
+            arms_md,
+            report_top,
+            loss_img,
+            metrics_img,
+            report_bottom,
+            report_file,
+            report_version,
+        ]
         outputs.append(figures)
-        inputs = [picker, known, shown]
+        inputs = [picker, known, report_version]
         timer.tick(refresh, inputs, outputs, api_name=False, show_progress="hidden")
         picker.change(refresh, inputs, outputs, api_name=False, show_progress="hidden")
-
-        @handler(None)
-        def hide(user):
-            return gr.update(visible=False, value=None)
 
         @handler("start comparisons", launch=True)
         def start_clicked(user, text):
@@ -590,10 +594,7 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
             runs = ", ".join(f"{ARM_LABELS.get(a, a)} {i}" for a, i in started["runs"].items())
             choices = list_comparisons(ctx, user.owner)
             return (
-                gr.update(
-                    visible=True,
-                    value=f"Comparison {started['comparison_id']} queued: {runs or 'no new runs'} (also on the Runs tab).",
-                ),
+                shown(f"Comparison {started['comparison_id']} queued: {runs or 'no new runs'} (also on the Runs tab)."),
                 gr.update(choices=choices, value=started["comparison_id"]),
                 [list(c) for c in choices],
             )
@@ -604,9 +605,7 @@ def build(ctx: AppContext, demo_default: bool, checked_data=None):
 
         @handler("rebuild reports", launch=True)
         def rebuild_clicked(user, comparison_id):
-            return gr.update(
-                visible=True, value=rebuild_report(ctx, comparison_id, user.owner, user.token, user.profile)
-            )
+            return shown(rebuild_report(ctx, comparison_id, user.owner, user.token, user.profile))
 
         rebuild.click(hide, None, info, api_name=False).then(rebuild_clicked, [picker], info, api_name=False)
         _api(ctx)  # inside the Tab: gr.Tabs takes only Tab children

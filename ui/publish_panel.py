@@ -8,6 +8,7 @@ from core.errors import StudioError
 from hub.push import push_run
 from jobs import access
 from ui import api_names
+from ui.boxes import show
 from ui.context import AppContext
 from ui.handlers import handler
 
@@ -34,11 +35,6 @@ def publish(
     if result.merged_url:
         lines.append(f"Merged model: [{result.merged_repo_id}]({result.merged_url}).")
     return "  \n".join(lines)
-
-
-@handler(None)
-def show(user):
-    return gr.update(visible=True)
 
 
 def build(ctx: AppContext, run_box):

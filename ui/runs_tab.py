@@ -15,6 +15,7 @@ from core.runfolder import RunFolder
 from jobs import monitor, status
 from trainers import methods
 from ui import fmt, publish_panel
+from ui.boxes import show
 from ui.context import AppContext
 from ui.handlers import handler
 
@@ -296,8 +297,8 @@ def build(ctx: AppContext, selected_run):
             for i in range(METHOD_PLOTS):
                 key = keys[i] if i < len(keys) else None
                 frame = view["per_metric"][key] if key else _seed()
-                shown = {"title": key, "y_title": key, "visible": True} if key else {"visible": False}
-                plots.append(staged(sent, f"method-{i}", frame, _seed(), **shown))
+                props = {"title": key, "y_title": key, "visible": True} if key else {"visible": False}
+                plots.append(staged(sent, f"method-{i}", frame, _seed(), **props))
             summary = gr.update(value=view["summary"], visible=bool(view["summary"]))
             table_update = gr.update(value=runs, visible=True)
             return table_update, box, view["status"], summary, *plots, view["log"], sent, *choices
@@ -373,8 +374,8 @@ def build(ctx: AppContext, selected_run):
         def download_zip(user, run_id):
             return adapter_zip(ctx, run_id, user.owner)
 
-        shown = download.click(download_zip, [run_box], file_out, api_name=False)  # the file, as the API returns it
-        shown.success(show, None, file_out, api_name=False)  # then its box appears
+        zipped = download.click(download_zip, [run_box], file_out, api_name=False)  # the file, as the API returns it
+        zipped.success(show, None, file_out, api_name=False)  # then its box appears
         compare_parts = _build_compare(ctx)
         picked, known = compare_parts["compare_runs"], compare_parts.pop("known")
         # one request per tick: the selected run's view and the compare picker's choices
@@ -392,12 +393,6 @@ def build(ctx: AppContext, selected_run):
         "train_more_row": train_more_row,
         **compare_parts,
     }
-
-
-@handler(None)
-def show(user):
-    """Make an output appear once it has content (chained with .success after the event that fills it)."""
-    return gr.update(visible=True)
 
 
 def compare_choices(ctx: AppContext, owner: str | None, shown: list | None) -> tuple:

@@ -19,6 +19,7 @@ from trainers import autofit, hf_jobs, methods
 from trainers import config as config_mod
 from trainers import estimate as estimator
 from ui import api_names, auth
+from ui.boxes import hide, problem_update, shown
 from ui.context import AppContext
 from ui.errors import in_ui_words, ui_error
 from ui.handlers import handler, sign_in_sentence
@@ -196,11 +197,6 @@ def live_summary(ctx: AppContext | None, text: str, owner: str | None = "local",
         return f"Not ready to start: {in_ui_words(user_message(exc))}"
 
 
-def shown(value) -> dict:
-    """An output box shown with its content (output boxes stay hidden until they have some)."""
-    return gr.update(visible=True, value=value)
-
-
 FIT_TARGETS = [("this machine", "this")] + [(t["name"], t["name"]) for t in estimator.tiers()]
 
 
@@ -233,7 +229,6 @@ def fit_yaml(text: str, target_name: str) -> tuple[str, str]:
     return yaml.safe_dump_all(fitted, sort_keys=False, allow_unicode=True), "\n\n".join(lines)
 
 
-HIDDEN = {"visible": False, "value": None}
 # A code editor drawn while its tab was hidden, or before the page's fonts loaded, numbers its lines at the wrong
 # height (1-17 beside 19 lines): a resize once the fonts are there makes CodeMirror measure again.
 REMEASURE = "() => { document.fonts.ready.then(() => window.dispatchEvent(new Event('resize'))); }"
@@ -334,13 +329,6 @@ def build(ctx: AppContext, selected_run, demo_default: bool, checked_data=None, 
         def form_updates(values: dict) -> dict:
             """{component: value} for the fields a config covers (the others keep what they show)."""
             return {form[name]: value for name, value in values.items() if name in form}
-
-        def problem_update(sentence: str) -> dict:
-            return gr.update(visible=bool(sentence), value=f"**Config problem:** {sentence}" if sentence else "")
-
-        @handler(None)
-        def hide(user):
-            return gr.update(**HIDDEN)
 
         @handler("show the HF Jobs command")
         def jobs_clicked(user, text, flavor_name, push_repo, code):
