@@ -134,6 +134,18 @@ save = _save  # public names for other browser test modules
 wait = _wait
 
 
+# What the page being left logs while it is torn down: its in-flight requests (a timer tick) are aborted. Not the
+# app's errors, and only dropped when they come during a navigation the test itself made.
+LEAVING_NOISE = ("AbortError: signal is aborted", "Connection errored out")
+
+
+def navigate(page, problems: list[str], url: str | None = None) -> None:
+    """Reload the page (or go to `url`) without counting the old page's aborted requests as problems."""
+    before = len(problems)
+    page.reload() if url is None else page.goto(url)
+    problems[before:] = [p for p in problems[before:] if not any(noise in p for noise in LEAVING_NOISE)]
+
+
 @contextmanager
 def open_page(playwright_api, url: str, problems: list[str], width: int = 1400, height: int = 1000, dark=False):
     """A Chromium page on the app; uncaught page errors and console errors are appended to `problems`."""

@@ -15,6 +15,7 @@ from browser_kit import (
     _save,
     _train_line,
     _wait,
+    navigate,
 )
 
 from ui import api_names
@@ -92,7 +93,7 @@ def test_start_a_run_in_the_browser_and_watch_its_loss_curve(playwright_api, stu
             assert shot.stat().st_size > 10_000
 
             # A fresh page whose plot starts with data must render it right (numeric axes, visible line).
-            page.reload()
+            navigate(page, problems)
             page.get_by_role("tab", name="Runs").click()
             fresh = _wait(lambda: _renders_correctly(_loss_plot(page)) and _loss_plot(page), 45)
             _save(page, tmp_path, "runs_tab_reloaded.png")

@@ -5,7 +5,7 @@ screenshots at 1280 px in the light and the dark theme, with nothing wider than 
 Fixtures and helpers: tests/browser_kit.py.
 """
 
-from browser_kit import open_page, save, wait
+from browser_kit import navigate, open_page, save, wait
 from helpers import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "bad" / "wrong_columns.jsonl"  # columns foo / bar: needs a mapping
@@ -63,7 +63,7 @@ def test_check_an_upload_see_its_loss_mask_and_carry_it(playwright_api, studio, 
     with open_page(playwright_api, url, problems, width=1280, height=900) as page:
         light = _check_upload(page)
         save(page, tmp_path, "data-tab-1280-light.png")
-        page.goto(url + "?__theme=dark")
+        navigate(page, problems, url + "?__theme=dark")
         dark = _check_upload(page)
         save(page, tmp_path, "data-tab-1280-dark.png")
     assert light == dark == {"wide": False, "sideways": []}, (light, dark)

@@ -10,7 +10,7 @@ import json
 import re
 
 import yaml
-from browser_kit import open_page, save, wait
+from browser_kit import navigate, open_page, save, wait
 from helpers import StepBarrier
 
 from core.runfolder import RunFolder
@@ -96,7 +96,7 @@ def test_upload_map_carry_train_reload_and_find_the_run_everywhere(playwright_ap
         barrier.wait(lambda: ctx.queue.get(first, "local").status in ("queued", "running"))
 
         # A reload selects the running run (not the newest row) and shows the next one's place in line.
-        page.reload()
+        navigate(page, problems)
         page.get_by_role("tab", name="Runs").click()
         run_box = page.get_by_label("Selected run id")
         wait(lambda: run_box.input_value() == first and "running" in _status(page), 30)
